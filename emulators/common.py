@@ -94,12 +94,15 @@ class Faults:
     def pick(self, method: str, path: str) -> list[FaultRule]:
         """The rules that fire for this request (latency rules first, then at most one error)."""
         fired: list[FaultRule] = []
+        error_fired = False
         with self._lock:
             for rule in list(self._rules):
                 if rule.method and rule.method.upper() != method.upper():
                     continue
                 if not rule._pattern.search(path):
                     continue
+                if rule.kind != "latency" and error_fired:
+                    continue  # one error per request: later error rules keep their count
                 if rule.count is not None:
                     if rule.count <= 0:
                         continue
@@ -108,6 +111,7 @@ class Faults:
                         self._rules.remove(rule)
                 elif rule.fraction is not None and self._rng.random() >= rule.fraction:
                     continue
+                error_fired = error_fired or rule.kind != "latency"
                 fired.append(rule)
         fired.sort(key=lambda r: r.kind != "latency")
         return fired
