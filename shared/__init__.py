@@ -1,0 +1,1 @@
+"""gotosync's engine: decides and performs provisioning; knows nothing of azure.functions."""

@@ -1,0 +1,200 @@
+"""The provisioning domain's records: what is read from Entra, what is kept about GoTo objects,
+what a cycle is doing, and what the provisioning log says. Plain dataclasses, no I/O.
+
+Names follow Entra's provisioning vocabulary (actions, statuses, error codes, step types) so
+that an admin who knows Entra's provisioning logs recognises every field.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+DEFAULT_ACCESS_ROLE_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Action(enum.StrEnum):
+    """provisioningAction in Entra's logs (Enable is logged as Update, as Entra does)."""
+
+    CREATE = "Create"
+    UPDATE = "Update"
+    DISABLE = "Disable"
+    DELETE = "Delete"
+    STAGED_DELETE = "StagedDelete"
+    OTHER = "Other"
+
+
+class Status(enum.StrEnum):
+    SUCCESS = "Success"
+    FAILURE = "Failure"
+    SKIPPED = "Skipped"
+    WARNING = "Warning"
+
+
+class StepType(enum.StrEnum):
+    IMPORT = "Import"
+    SCOPING = "Scoping"
+    MATCHING = "Matching"
+    PROCESSING = "Processing"
+    EXPORT = "Export"
+
+
+class CycleKind(enum.StrEnum):
+    INITIAL = "Initial"
+    INCREMENTAL = "Incremental"
+
+
+class Initiator(enum.StrEnum):
+    TIMER = "Timer"
+    CLI = "Cli"
+    WEBHOOK = "Webhook"
+    ON_DEMAND = "OnDemand"
+    ADMIN = "Admin"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One principal assigned to the app, with the role values it holds (Default Access is "")."""
+
+    principal_id: str
+    principal_type: str  # "User" | "Group"
+    display_name: str
+    role_ids: frozenset[str]
+    role_values: frozenset[str]
+
+
+@dataclass
+class SourceUser:
+    """A user as read from Entra (the attributes are Graph property names)."""
+
+    id: str
+    attributes: dict[str, Any]
+    roles: frozenset[str] = frozenset()  # effective app role values ("" = Default Access)
+    assigned: bool = False  # directly or through an assigned group
+    soft_deleted: bool = False
+    hard_deleted: bool = False
+
+    @property
+    def upn(self) -> str | None:
+        value = self.attributes.get("userPrincipalName")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def display_name(self) -> str:
+        return str(self.attributes.get("displayName") or self.upn or self.id)
+
+    @property
+    def account_enabled(self) -> bool:
+        return self.attributes.get("accountEnabled") is not False
+
+
+@dataclass
+class Link:
+    """What gotosync knows of the GoTo object it created or matched for one Entra object."""
+
+    entra_id: str
+    goto_id: str
+    kind: str = "user"  # "user" | "group"
+    matched_by: str = "created"  # "created" or the matching attribute that found it
+    owned: bool = True  # created or linked by gotosync: only owned objects are ever changed
+    exported: dict[str, Any] = field(default_factory=dict)  # last values sent, by target path
+    licenses: list[str] = field(default_factory=list)
+    active: bool = True
+    applied_at: datetime | None = None  # when the Entra read that produced the last export was taken
+    etag: str | None = None
+
+
+@dataclass
+class EscrowEntry:
+    """A failed object waiting for its retry."""
+
+    entra_id: str
+    kind: str = "user"
+    attempts: int = 0
+    first_failure: datetime | None = None
+    next_retry: datetime | None = None
+    last_error_code: str = ""
+    last_error: str = ""
+
+
+@dataclass
+class ModifiedProperty:
+    name: str
+    old: Any = None
+    new: Any = None
+
+
+@dataclass
+class ProvisioningStep:
+    name: str  # e.g. EntryImport, EntrySynchronizationAdd, EntryExportAdd
+    step_type: StepType
+    status: Status
+    description: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProvisioningLogEntry:
+    """One decision about one object, modelled on Graph's provisioningObjectSummary."""
+
+    cycle_id: str
+    change_id: str
+    action: Action
+    status: Status
+    source_id: str
+    source_name: str
+    target_id: str = ""
+    target_name: str = ""
+    identity_type: str = "User"
+    initiated_by: Initiator = Initiator.TIMER
+    reason: str = ""
+    error_code: str = ""
+    modified: list[ModifiedProperty] = field(default_factory=list)
+    steps: list[ProvisioningStep] = field(default_factory=list)
+    duration_ms: int = 0
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class CycleProgress:
+    cycle_id: str = ""
+    kind: CycleKind = CycleKind.INITIAL
+    initiated_by: Initiator = Initiator.TIMER
+    started: datetime | None = None
+    ended: datetime | None = None
+    total: int = 0
+    processed: int = 0
+    counts: dict[str, int] = field(default_factory=dict)  # "Create/Success" -> n
+    dry_run: bool = False
+
+    @property
+    def fraction(self) -> float:
+        return 1.0 if self.total == 0 else min(1.0, self.processed / self.total)
+
+
+@dataclass
+class JobState:
+    """The provisioning job: on/off, quarantine, current and last cycle, watermarks."""
+
+    enabled: bool = True
+    quarantine_reason: str = ""
+    quarantined_since: datetime | None = None
+    current: CycleProgress | None = None  # the running (or interrupted) cycle
+    last: CycleProgress | None = None
+    last_success: datetime | None = None
+    users_delta_link: str = ""
+    groups_delta_link: str = ""
+    config_hash: str = ""
+    staged_deletes: int = 0
+    allow_deletes_once: bool = False
+    etag: str | None = None
+
+    @property
+    def has_watermark(self) -> bool:
+        return bool(self.users_delta_link)

@@ -1,0 +1,120 @@
+"""Links: which GoTo object gotosync created or matched for each Entra user or group, and what it
+last sent there. A cycle writes them in bulk (blind upserts in transactions); a path racing a
+newer one (webhook vs cycle) writes with put_if_unchanged, conditional on the ETag it read."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableEntity, UpdateMode
+
+from shared.model import Link
+
+from ._base import Repository, row_missing, storage_call, submit_batches, upsert
+from ._codec import bounded_json, bounded_text, check_key, dt_from_entity, dt_to_entity, from_json
+from .errors import ConcurrencyError
+
+PAGE_SIZE = 1000  # the service's maximum page
+
+
+def link_to_entity(link: Link) -> dict[str, Any]:
+    # `exported` feeds the next diff: if it must be cut to fit, keys are dropped (and a
+    # "_truncated" count added) so that the dropped attributes are simply sent again.
+    return {
+        "PartitionKey": check_key(link.kind, "kind"),
+        "RowKey": check_key(link.entra_id, "entra_id"),
+        "goto_id": bounded_text(link.goto_id),
+        "matched_by": bounded_text(link.matched_by),
+        "owned": link.owned,
+        "exported": bounded_json(link.exported),
+        "licenses": bounded_json(list(link.licenses)),
+        "active": link.active,
+        "applied_at": dt_to_entity(link.applied_at),
+    }
+
+
+def link_from_entity(entity: TableEntity) -> Link:
+    return Link(
+        entra_id=entity["RowKey"],
+        goto_id=entity.get("goto_id", ""),
+        kind=entity["PartitionKey"],
+        matched_by=entity.get("matched_by", "created"),
+        owned=bool(entity.get("owned", True)),
+        exported=from_json(entity.get("exported"), {}),
+        licenses=from_json(entity.get("licenses"), []),
+        active=bool(entity.get("active", True)),
+        applied_at=dt_from_entity(entity.get("applied_at")),
+        etag=entity.metadata.get("etag"),
+    )
+
+
+class LinkRepository(Repository):
+    """Table `{prefix}links`: partition = kind ("user" / "group"), row = Entra object id."""
+
+    @storage_call
+    async def get(self, entra_id: str, kind: str = "user") -> Link | None:
+        try:
+            entity = await self._table.get_entity(kind, entra_id)
+        except ResourceNotFoundError as exc:
+            if not row_missing(exc):
+                raise
+            return None
+        return link_from_entity(entity)
+
+    @storage_call
+    async def put(self, link: Link) -> Link:
+        """Write `link` whatever is stored (blind upsert). Returns a copy with the new ETag."""
+        answer = await self._table.upsert_entity(link_to_entity(link), mode=UpdateMode.REPLACE)
+        return dataclasses.replace(link, etag=answer["etag"])
+
+    @storage_call
+    async def put_if_unchanged(self, link: Link) -> Link:
+        """Write `link` only if the row is still the one `link.etag` was read with.
+
+        etag None means "only if there is no link yet". Returns a copy with the new ETag;
+        raises ConcurrencyError when another writer changed, created or deleted the row.
+        """
+        entity = link_to_entity(link)
+        try:
+            if link.etag is None:
+                answer = await self._table.create_entity(entity)
+            else:
+                answer = await self._table.update_entity(
+                    entity, mode=UpdateMode.REPLACE, etag=link.etag, match_condition=MatchConditions.IfNotModified
+                )
+        except ResourceExistsError as exc:
+            raise ConcurrencyError(self.table_name, link.kind, link.entra_id, "a link was created meanwhile") from exc
+        except ResourceModifiedError as exc:
+            raise ConcurrencyError(self.table_name, link.kind, link.entra_id) from exc
+        except ResourceNotFoundError as exc:
+            if not row_missing(exc):
+                raise
+            raise ConcurrencyError(self.table_name, link.kind, link.entra_id, "the link was deleted meanwhile") from exc
+        return dataclasses.replace(link, etag=answer["etag"])
+
+    @storage_call
+    async def delete(self, entra_id: str, kind: str = "user") -> None:
+        """Forget the link (nothing happens if there is none)."""
+        await self._table.delete_entity(kind, entra_id)
+
+    @storage_call
+    async def all(self, kind: str = "user") -> list[Link]:
+        """Every link of `kind`, read in pages of 1,000 (the service follows continuation tokens)."""
+        pages = self._table.query_entities(
+            "PartitionKey eq @kind", parameters={"kind": kind}, results_per_page=PAGE_SIZE
+        )
+        return [link_from_entity(entity) async for entity in pages]
+
+    @storage_call
+    async def put_many(self, links: Iterable[Link]) -> list[Link]:
+        """Blind upserts in transactions of up to 100 per kind. Returns copies with their new ETags.
+
+        Two links for the same object: the later one wins.
+        """
+        items = list(links)
+        answers = await submit_batches(self._table, [upsert(link_to_entity(link)) for link in items])
+        return [dataclasses.replace(link, etag=answer.get("etag")) for link, answer in zip(items, answers, strict=True)]
