@@ -92,7 +92,8 @@ class Azurite:
         done = threading.Event()
 
         def read() -> None:
-            assert self.process is not None and self.process.stdout is not None
+            assert self.process is not None
+            assert self.process.stdout is not None
             for line in self.process.stdout:
                 self._output.append(line.rstrip())
                 m = _READY.search(line)
