@@ -1,0 +1,771 @@
+"""The GoTo SCIM / Identity API client (``/identity/v1``): users and organization groups.
+
+It speaks the documented SCIM 1.x dialect and tolerates SCIM 2.0 answers; every undocumented
+behaviour (§15) is either handled both ways or chosen by a constructor setting.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+
+from .auth import TokenProvider
+from .errors import SERVICE_INCOMPATIBLE, AuthError, BadRequest, GoToError, NotFound, Op
+from .transport import ClientStats, Transport, WouldBeRequest, decode_json
+
+log = logging.getLogger("shared.goto")
+
+PatchStyle = Literal["auto", "merge", "patchop", "put"]
+PATCH_STYLES: tuple[str, ...] = ("auto", "merge", "patchop", "put")
+
+CORE_URNS = frozenset(
+    {
+        "urn:scim:schemas:core:1.0",
+        "urn:ietf:params:scim:schemas:core:2.0:User",
+        "urn:ietf:params:scim:schemas:core:2.0:Group",
+    }
+)
+ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+GETGO_URN = "urn:scim:schemas:extension:getgo:1.0"
+PATCHOP_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+MAX_USERNAME = 128
+MAX_NAME_PART = 60
+MAX_GROUP_NAME = 128
+MAX_MEMBERS_PER_REQUEST = 100
+MAX_PAGES = 100_000
+
+# Attributes outside GoTo's documented user model (U3, U4): sent only when settings allow.
+ACTIVE_ATTRS = frozenset({"active"})
+EXTENSION_ATTRS = frozenset({"externalId", "emails"})
+# Server-owned parts of a read resource that never go back in a PUT body.
+READ_ONLY_ATTRS = frozenset({"id", "meta", "groups", GETGO_URN})
+
+
+# --- filters ------------------------------------------------------------------------------------
+
+_ATTRIBUTE = re.compile(r"^(urn:[\w.:-]+:)?[A-Za-z][\w$-]*(\.[A-Za-z][\w$-]*)?$")
+
+
+def escape_filter_value(value: str) -> str:
+    """A SCIM filter string literal's content: backslash and double quote escaped (RFC 7644 §3.4.2.2)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def scim_filter(attribute: str, value: str, operator: str = "eq") -> str:
+    """``attribute eq "value"``; the attribute name is checked so nothing can be injected through it."""
+    if not _ATTRIBUTE.match(attribute):
+        raise ValueError(f"not a plain SCIM attribute path: {attribute!r}")
+    if operator not in ("eq", "sw", "co"):
+        raise ValueError(f"unsupported filter operator: {operator!r}")
+    return f'{attribute} {operator} "{escape_filter_value(value)}"'
+
+
+# --- change paths -------------------------------------------------------------------------------
+
+_PATH = re.compile(
+    r'^(?:(?P<urn>urn:[^\[\]"]+):)?(?P<attr>[A-Za-z][\w$-]*)'
+    r'(?:\[(?P<fattr>[A-Za-z][\w$-]*)\s+eq\s+"(?P<fval>(?:[^"\\]|\\.)*)"\])?'
+    r"(?:\.(?P<sub>[A-Za-z][\w$-]*))?$"
+)
+
+
+@dataclass(frozen=True)
+class PathRef:
+    """One SCIM attribute path as used in ``changes``: ``name.givenName``,
+    ``emails[type eq "work"].value``, ``urn:...:enterprise:2.0:User:department``."""
+
+    path: str
+    attr: str
+    urn: str | None = None  # an extension schema; None for core attributes
+    filter_attr: str | None = None
+    filter_value: str | None = None
+    sub: str | None = None
+
+    @property
+    def top(self) -> str:
+        """The top-level key of the resource this path lives under."""
+        return self.urn or self.attr
+
+
+def parse_path(path: str) -> PathRef:
+    match = _PATH.match(path)
+    if not match:
+        raise ValueError(f"unsupported SCIM attribute path: {path!r}")
+    urn = match["urn"]
+    if urn in CORE_URNS:
+        urn = None
+    fval = match["fval"]
+    if fval is not None:
+        fval = re.sub(r"\\(.)", r"\1", fval)
+    return PathRef(path, match["attr"], urn, match["fattr"], fval, match["sub"])
+
+
+def _container(resource: dict[str, Any], ref: PathRef, create: bool) -> dict[str, Any] | None:
+    if ref.urn is None:
+        return resource
+    ext = resource.get(ref.urn)
+    if not isinstance(ext, dict):
+        if not create:
+            return None
+        ext = resource[ref.urn] = {}
+    return ext
+
+
+def _set(resource: dict[str, Any], ref: PathRef, value: Any, *, none_removes: bool) -> None:
+    """Writes ``value`` at ``ref`` into ``resource`` (in place). ``None`` removes the value when
+    ``none_removes`` (PUT), else it is written as JSON null (merge-style "clear this")."""
+    container = _container(resource, ref, create=True)
+    assert container is not None
+    if ref.filter_attr is not None:
+        items = [dict(i) if isinstance(i, dict) else i for i in (container.get(ref.attr) or [])]
+        hit = next(
+            (i for i in items if isinstance(i, dict) and i.get(ref.filter_attr) == ref.filter_value),
+            None,
+        )
+        if value is None:
+            if hit is not None:
+                if ref.sub:
+                    items = [i for i in items if i is not hit]  # an e-mail without a value is no e-mail
+                else:
+                    items.remove(hit)
+        elif hit is not None:
+            if ref.sub:
+                hit[ref.sub] = value
+            else:
+                items[items.index(hit)] = value
+        else:
+            entry = {ref.filter_attr: ref.filter_value, ref.sub: value} if ref.sub else dict(value)
+            if ref.attr == "emails" and not any(isinstance(i, dict) and i.get("primary") for i in items):
+                entry["primary"] = True
+            items.append(entry)
+        container[ref.attr] = items
+    elif ref.sub:
+        parent = container.get(ref.attr)
+        if not isinstance(parent, dict):
+            parent = container[ref.attr] = {}
+        if value is None and none_removes:
+            parent.pop(ref.sub, None)
+        else:
+            parent[ref.sub] = value
+    elif value is None and none_removes:
+        container.pop(ref.attr, None)
+    else:
+        container[ref.attr] = value
+
+
+def apply_changes(resource: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``resource`` with every change applied (None removes)."""
+    result = copy.deepcopy(dict(resource))
+    for path, value in changes.items():
+        _set(result, parse_path(path), copy.deepcopy(value), none_removes=True)
+    return result
+
+
+def merge_body(changes: Mapping[str, Any], full_resource: Mapping[str, Any]) -> dict[str, Any]:
+    """The documented merge-style PATCH body (§7): nested JSON holding only what changes.
+
+    A multi-valued attribute (``emails[type eq "work"].value``) cannot be patched element-wise in
+    this style, so the whole list is sent, built from ``full_resource`` with the change applied.
+    """
+    body: dict[str, Any] = {}
+    for path, value in changes.items():
+        ref = parse_path(path)
+        if ref.filter_attr is not None:
+            container = _container(body, ref, create=True)
+            assert container is not None
+            if ref.attr not in container:
+                source = _container(dict(full_resource), ref, create=False) or {}
+                container[ref.attr] = copy.deepcopy(source.get(ref.attr) or [])
+        _set(body, ref, copy.deepcopy(value), none_removes=False)
+    return body
+
+
+def patchop_body(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """An RFC 7644 PatchOp: one ``replace`` per change (``remove`` for None)."""
+    operations = []
+    for path, value in changes.items():
+        parse_path(path)  # rejects paths we could not also express in the other styles
+        if value is None:
+            operations.append({"op": "remove", "path": path})
+        else:
+            operations.append({"op": "replace", "path": path, "value": value})
+    return {"schemas": [PATCHOP_URN], "Operations": operations}
+
+
+def put_body(changes: Mapping[str, Any], full_resource: Mapping[str, Any]) -> dict[str, Any]:
+    """The full definition for PUT: ``full_resource`` with the changes applied, minus server-owned parts."""
+    body = apply_changes(full_resource, changes)
+    for attr in READ_ONLY_ATTRS:
+        body.pop(attr, None)
+    if isinstance(body.get("schemas"), list):
+        body["schemas"] = [s for s in body["schemas"] if s != GETGO_URN]
+    return body
+
+
+def _is_extension(key: str) -> bool:
+    """An extension object (``urn:...:User``) or a path inside one (``urn:...:User:department``)."""
+    return key.startswith("urn:") and not any(key == u or key.startswith(u + ":") for u in CORE_URNS)
+
+
+def _core_attr(key: str) -> str:
+    for urn in CORE_URNS:
+        if key.startswith(urn + ":"):
+            key = key[len(urn) + 1 :]
+    return re.split(r"[.\[]", key, maxsplit=1)[0]
+
+
+def strip_unsent(body: Mapping[str, Any], *, send_active: bool, send_extensions: bool) -> dict[str, Any]:
+    """Drops what settings say GoTo must not receive (U3 ``active``; U4 ``externalId``, ``emails``,
+    extension schemas). Works on resources and on ``changes`` keyed by path."""
+    result: dict[str, Any] = {}
+    for key, value in body.items():
+        if _is_extension(key):
+            if send_extensions:
+                result[key] = value
+            continue
+        attr = _core_attr(key)
+        if (not send_active and attr in ACTIVE_ATTRS) or (not send_extensions and attr in EXTENSION_ATTRS):
+            continue
+        result[key] = value
+    if not send_extensions and isinstance(result.get("schemas"), list):
+        result["schemas"] = [s for s in result["schemas"] if not _is_extension(s)]
+    return result
+
+
+# --- pre-send validation ------------------------------------------------------------------------
+
+
+def _bad(op: Op, code: str, cause: str) -> BadRequest:
+    return BadRequest(f"{op.subject} not sent: {code}: {cause}", code=code, op=op, detail=cause)
+
+
+def validate_user(
+    resource: Mapping[str, Any], op: Op, *, verified_domains: Iterable[str] | None = None, partial: bool = False
+) -> None:
+    """GoTo's documented 400 rules (§4.3), checked before sending. ``partial``: only what is present."""
+    if not partial or "userName" in resource:
+        user_name = resource.get("userName")
+        if not isinstance(user_name, str) or not user_name.strip():
+            raise _bad(op, "MandatoryFieldsMissing", "userName is missing or empty")
+        if len(user_name) > MAX_USERNAME:
+            raise _bad(
+                op,
+                "SchemaPropertyCanOnlyAcceptValue",
+                f"userName is {len(user_name)} characters; GoTo accepts at most {MAX_USERNAME}",
+            )
+        domains = {d.lower().strip() for d in verified_domains or () if d.strip()}
+        if domains:
+            domain = user_name.rpartition("@")[2].lower() if "@" in user_name else ""
+            if domain not in domains:
+                raise _bad(
+                    op,
+                    "InvalidDomain",
+                    f"the domain of userName {user_name!r} is not a verified domain of the GoTo "
+                    f"organization ({', '.join(sorted(domains))})",
+                )
+    name = resource.get("name")
+    if isinstance(name, dict):
+        for part in ("givenName", "familyName"):
+            value = name.get(part)
+            if isinstance(value, str) and len(value) > MAX_NAME_PART:
+                raise _bad(
+                    op,
+                    "SchemaPropertyCanOnlyAcceptValue",
+                    f"name.{part} is {len(value)} characters; GoTo accepts at most {MAX_NAME_PART}",
+                )
+
+
+def validate_group_name(display_name: Any, op: Op) -> None:
+    if not isinstance(display_name, str) or not display_name.strip():
+        raise _bad(op, "MandatoryFieldsMissing", "group displayName is missing or empty")
+    if len(display_name) > MAX_GROUP_NAME:
+        raise _bad(
+            op,
+            "SchemaPropertyCanOnlyAcceptValue",
+            f"group displayName is {len(display_name)} characters; GoTo accepts at most {MAX_GROUP_NAME}",
+        )
+
+
+# --- list envelopes -----------------------------------------------------------------------------
+
+
+def read_envelope(data: Any, op: Op) -> tuple[list[dict[str, Any]], int | None]:
+    """Resources and totalResults from a list answer: GoTo's ``resources`` (1.x), SCIM 2.0's
+    ``Resources``, or a bare JSON list. ``itemsPerPage`` and ``startIndex`` are not required."""
+    if data is None:
+        return [], 0
+    if isinstance(data, list):
+        return [r for r in data if isinstance(r, dict)], None
+    if not isinstance(data, dict):
+        raise GoToError(f"{op.subject}: the list answer is not a JSON object", code=SERVICE_INCOMPATIBLE, op=op)
+    resources = data.get("Resources")
+    if resources is None:
+        resources = data.get("resources")
+    if resources is None:
+        resources = []
+    if not isinstance(resources, list):
+        raise GoToError(f"{op.subject}: 'resources' is not a list", code=SERVICE_INCOMPATIBLE, op=op)
+    total = data.get("totalResults")
+    try:
+        total = int(total) if total is not None else None
+    except (TypeError, ValueError):
+        total = None
+    return [r for r in resources if isinstance(r, dict)], total
+
+
+def _identity(resource: dict[str, Any]) -> str:
+    rid = resource.get("id")
+    return f"id:{rid}" if rid is not None else json.dumps(resource, sort_keys=True, default=str)
+
+
+_ABSENT = object()
+
+
+def _resolve(resource: Mapping[str, Any], attribute: str) -> Any:
+    ref = parse_path(attribute)
+    container: Any = resource.get(ref.urn) if ref.urn else resource
+    if not isinstance(container, Mapping) or ref.attr not in container:
+        return _ABSENT
+    value = container[ref.attr]
+    if ref.sub:
+        if not isinstance(value, Mapping) or ref.sub not in value:
+            return _ABSENT
+        value = value[ref.sub]
+    return value
+
+
+def matches_eq(resource: Mapping[str, Any], attribute: str, value: str) -> bool:
+    """Client-side check of an ``eq`` filter result, in case the server ignored the filter and
+    answered with everything. An attribute the server does not return cannot be checked: kept."""
+    current = _resolve(resource, attribute)
+    if current is _ABSENT:
+        return True
+    return isinstance(current, str) and current.casefold() == value.casefold()
+
+
+def _member(value: str | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return {"type": value.get("type", "user"), "value": str(value["value"])}
+    return {"type": "user", "value": str(value)}
+
+
+def _members_patchop(chunk: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """One PatchOp for up to 100 member changes. Removals use the RFC 7644 filter form, never
+    ``"path":"members"`` with a value list, which a strict server reads as "remove all"."""
+    operations: list[dict[str, Any]] = []
+    added = [m for kind, m in chunk if kind == "add"]
+    if added:
+        operations.append({"op": "add", "path": "members", "value": added})
+    for kind, m in chunk:
+        if kind == "remove":
+            operations.append({"op": "remove", "path": f'members[value eq "{escape_filter_value(m["value"])}"]'})
+    return {"schemas": [PATCHOP_URN], "Operations": operations}
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+# --- the client ---------------------------------------------------------------------------------
+
+
+class GoToScimClient:
+    """Async client for GoTo's SCIM API. Use as ``async with GoToScimClient(...) as scim:``.
+
+    ``patch_style``: ``merge`` (documented), ``patchop`` (SCIM 2.0), ``put`` (full replace), or
+    ``auto``: merge first, then PatchOp, then PUT, moving on only when GoTo rejects the body
+    shape; the style that worked is kept for the client's life (``patch_style_in_use``).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token_provider: TokenProvider,
+        *,
+        rate_limit: float | None = 10.0,
+        burst: float = 1.0,
+        max_concurrency: int = 4,
+        patch_style: PatchStyle = "auto",
+        send_active: bool = True,
+        send_extensions: bool = True,
+        verified_domains: Iterable[str] | None = None,
+        timeout: float = 30.0,
+        max_attempts: int = 5,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        max_retry_after: float = 120.0,
+        read_only: bool = False,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        if patch_style not in PATCH_STYLES:
+            raise ValueError(f"patch_style must be one of {PATCH_STYLES}, not {patch_style!r}")
+        self.patch_style = patch_style
+        self.send_active = send_active
+        self.send_extensions = send_extensions
+        self.verified_domains = frozenset(d.lower() for d in verified_domains or ())
+        self._resolved: str | None = None if patch_style == "auto" else patch_style
+        self._t = transport or Transport(
+            base_url,
+            token_provider,
+            rate_limit=rate_limit,
+            burst=burst,
+            max_concurrency=max_concurrency,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            max_retry_after=max_retry_after,
+            read_only=read_only,
+            http_transport=http_transport,
+        )
+
+    async def __aenter__(self) -> GoToScimClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._t.aclose()
+
+    @property
+    def stats(self) -> ClientStats:
+        return self._t.stats
+
+    @property
+    def blocked(self) -> list[WouldBeRequest]:
+        """Writes refused by the read-only (dry-run) transport."""
+        return self._t.blocked
+
+    @property
+    def patch_style_in_use(self) -> str | None:
+        """The PATCH style this session settled on (None while ``auto`` has not needed one yet)."""
+        return self._resolved
+
+    # --- discovery
+
+    async def get_me(self) -> dict[str, Any]:
+        op = Op("read own user", "me")
+        return decode_json(await self._t.request("GET", "/Users/me", op), op) or {}
+
+    async def service_provider_config(self) -> dict[str, Any] | None:
+        """GoTo serves the SCIM 1.x plural path; a SCIM 2.0 server the singular one."""
+        for path in ("/ServiceProviderConfigs", "/ServiceProviderConfig"):
+            op = Op("read service provider config", path)
+            try:
+                return decode_json(await self._t.request("GET", path, op), op)
+            except NotFound:
+                continue
+        return None
+
+    # --- users
+
+    async def list_users(self, page_size: int = 100) -> AsyncIterator[dict[str, Any]]:
+        """Every user of the organization, each once, whether or not GoTo pages /Users (U5)."""
+        async for user in self._list("/Users", Op("list users"), page_size):
+            yield user
+
+    async def find_users(self, attribute: str, value: str) -> list[dict[str, Any]]:
+        """Users with ``attribute eq "value"`` (GoTo filters on userName, displayName, name.*)."""
+        op = Op("find users", f"{attribute} eq {value}")
+        params = {"filter": scim_filter(attribute, value)}
+        resources, _ = read_envelope(decode_json(await self._t.request("GET", "/Users", op, params=params), op), op)
+        return [r for r in resources if matches_eq(r, attribute, value)]
+
+    async def get_user(self, key: str) -> dict[str, Any] | None:
+        op = Op("read user", str(key), anchored=True)
+        try:
+            return decode_json(await self._t.request("GET", _user_path(key), op), op)
+        except NotFound:
+            return None
+
+    async def create_user(self, resource: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /Users. A duplicate userName raises ``Conflict`` (the caller adopts by userName)."""
+        op = Op("create user", str(resource.get("userName") or ""))
+        body = strip_unsent(dict(resource), send_active=self.send_active, send_extensions=self.send_extensions)
+        body.pop(GETGO_URN, None)
+        validate_user(body, op, verified_domains=self.verified_domains)
+        created = decode_json(await self._t.request("POST", "/Users", op, json=body), op)
+        if not isinstance(created, dict) or not created.get("id"):
+            # A create that answers without the new key: find it the way the engine would adopt it.
+            found = await self.find_users("userName", body["userName"])
+            if len(found) != 1:
+                raise GoToError(
+                    f"{op.subject}: GoTo answered success without the new user's id",
+                    code=SERVICE_INCOMPATIBLE,
+                    op=op,
+                )
+            created = found[0]
+        return created
+
+    async def update_user(
+        self,
+        key: str,
+        changes: Mapping[str, Any],
+        full_resource: Mapping[str, Any],
+        *,
+        reread: bool = False,
+    ) -> dict[str, Any] | None:
+        """Changes (SCIM path -> new value; None clears) sent in the session's PATCH style.
+
+        Returns the updated user when GoTo sends it back (or, with ``reread``, re-reads it after
+        a bodiless 200/204); else None. Changes that settings forbid are dropped first.
+        """
+        op = Op("update user", str(full_resource.get("userName") or key), anchored=True)
+        changes = strip_unsent(dict(changes), send_active=self.send_active, send_extensions=self.send_extensions)
+        if not changes:
+            return None
+        validate_user(apply_changes({}, changes), op, verified_domains=self.verified_domains, partial=True)
+        styles = [self._resolved] if self._resolved else ["merge", "patchop", "put"]
+        for i, style in enumerate(styles):
+            try:
+                response = await self._send_update(style, key, changes, full_resource, op)
+            except BadRequest as exc:
+                if self._resolved is None and _may_reject_shape(exc) and i + 1 < len(styles):
+                    log.info("GoTo rejected a %s-style user update (%s); trying %s", style, exc.detail, styles[i + 1])
+                    continue
+                raise
+            if self._resolved is None:
+                self._resolved = style
+                log.info("GoTo user updates: using %s style for this session", style)
+            updated = decode_json(response, op)
+            if isinstance(updated, dict) and updated:
+                return updated
+            return await self.get_user(key) if reread else None
+        raise AssertionError("unreachable")
+
+    async def _send_update(
+        self, style: str, key: str, changes: Mapping[str, Any], full_resource: Mapping[str, Any], op: Op
+    ) -> httpx.Response:
+        if style == "merge":
+            return await self._t.request("PATCH", _user_path(key), op, json=merge_body(changes, full_resource))
+        if style == "patchop":
+            return await self._t.request("PATCH", _user_path(key), op, json=patchop_body(changes))
+        body = strip_unsent(
+            put_body(changes, full_resource), send_active=self.send_active, send_extensions=self.send_extensions
+        )
+        validate_user(body, op, verified_domains=self.verified_domains)
+        return await self._t.request("PUT", _user_path(key), op, json=body)
+
+    async def disable_user(self, key: str, full_resource: Mapping[str, Any]) -> dict[str, Any] | None:
+        """active=false through the session's update style (what GoTo does with it is U3)."""
+        if not self.send_active:
+            op = Op("disable user", str(full_resource.get("userName") or key), anchored=True)
+            raise _bad(
+                op,
+                SERVICE_INCOMPATIBLE,
+                "send_active is off, so GoTo never receives active=false; deprovision by delete or license removal",
+            )
+        return await self.update_user(key, {"active": False}, full_resource)
+
+    async def delete_user(self, key: str) -> bool:
+        """DELETE /Users/{key}: True when deleted (GoTo answers 200, SCIM 2.0 servers 204),
+        False when the user was already gone."""
+        op = Op("delete user", str(key), anchored=True)
+        try:
+            await self._t.request("DELETE", _user_path(key), op)
+        except NotFound:
+            return False
+        return True
+
+    # --- groups
+
+    async def list_groups(self, page_size: int = 100) -> AsyncIterator[dict[str, Any]]:
+        async for group in self._list("/Groups", Op("list groups"), page_size):
+            yield group
+
+    async def find_groups(self, display_name: str) -> list[dict[str, Any]]:
+        op = Op("find groups", display_name)
+        params = {"filter": scim_filter("displayName", display_name)}
+        resources, _ = read_envelope(decode_json(await self._t.request("GET", "/Groups", op, params=params), op), op)
+        return [g for g in resources if matches_eq(g, "displayName", display_name)]
+
+    async def get_group(self, key: str, *, display_name: str | None = None) -> dict[str, Any] | None:
+        op = Op("read group", display_name or str(key), anchored=True)
+        try:
+            return await self._group_call(
+                key, display_name, op, partial(self._t.request, "GET", _group_path(key), op), decode=True
+            )
+        except NotFound:
+            return None
+
+    async def create_group(
+        self,
+        display_name: str,
+        members: Iterable[str | Mapping[str, Any]] = (),
+        *,
+        external_id: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /Groups (409 -> ``Conflict`` on a duplicate displayName). Members beyond the
+        100-per-request limit are added afterwards."""
+        op = Op("create group", display_name)
+        validate_group_name(display_name, op)
+        member_list = [_member(m) for m in members]
+        body: dict[str, Any] = {"displayName": display_name, "members": member_list[:MAX_MEMBERS_PER_REQUEST]}
+        if external_id is not None and self.send_extensions:
+            body["externalId"] = external_id
+        created = decode_json(await self._t.request("POST", "/Groups", op, json=body), op)
+        if not isinstance(created, dict) or not created.get("id"):
+            found = await self.find_groups(display_name)
+            if len(found) != 1:
+                raise GoToError(
+                    f"{op.subject}: GoTo answered success without the new group's id",
+                    code=SERVICE_INCOMPATIBLE,
+                    op=op,
+                )
+            created = found[0]
+        rest = member_list[MAX_MEMBERS_PER_REQUEST:]
+        if rest:
+            await self.update_group_members(str(created["id"]), add=rest, remove=[], display_name=display_name)
+        return created
+
+    async def update_group_members(
+        self,
+        key: str,
+        add: Iterable[str | Mapping[str, Any]],
+        remove: Iterable[str | Mapping[str, Any]],
+        *,
+        display_name: str | None = None,
+    ) -> None:
+        """Adds and removes members (user keys, or ``{"type","value"}`` for nested groups).
+
+        With PatchOp: add/remove operations, at most 100 members per request. Otherwise the
+        group is read and PUT back with its full member list, because whether a merge-style
+        PATCH of ``members`` adds or replaces is undocumented (U13) while PUT always replaces.
+        """
+        op = Op("update group members", display_name or str(key), anchored=True)
+        path = _group_path(key)
+        adds = [_member(m) for m in add]
+        removes = [_member(m) for m in remove]
+        if not adds and not removes:
+            return
+        if self._resolved == "patchop":
+            changes = [("add", m) for m in adds] + [("remove", m) for m in removes]
+            for chunk in _chunks(changes, MAX_MEMBERS_PER_REQUEST):
+                body = _members_patchop(chunk)
+                await self._group_call(key, display_name, op, partial(self._t.request, "PATCH", path, op, json=body))
+            return
+        group = await self._group_call(
+            key, display_name, op, partial(self._t.request, "GET", _group_path(key), op), decode=True
+        )
+        current = [_member(m) for m in (group or {}).get("members") or [] if isinstance(m, Mapping) and "value" in m]
+        gone = {m["value"] for m in removes}
+        desired = [m for m in current if m["value"] not in gone]
+        present = {m["value"] for m in desired}
+        for member in adds:
+            if member["value"] not in present:
+                present.add(member["value"])
+                desired.append(member)
+        if len(desired) > MAX_MEMBERS_PER_REQUEST:
+            raise _bad(
+                op,
+                "SchemaPropertyCanOnlyAcceptValue",
+                f"the group would have {len(desired)} members; a full-definition PUT carries at most "
+                f"{MAX_MEMBERS_PER_REQUEST} (use patch_style='patchop' if GoTo accepts it)",
+            )
+        name = (group or {}).get("displayName") or display_name
+        validate_group_name(name, op)
+        body = {"displayName": name, "members": desired}
+        if self.send_extensions and (group or {}).get("externalId") is not None:
+            body["externalId"] = group["externalId"]  # type: ignore[index]
+        await self._group_call(key, display_name, op, partial(self._t.request, "PUT", path, op, json=body))
+
+    async def delete_group(self, key: str, *, display_name: str | None = None) -> bool:
+        """True when deleted; False when the group does not exist (GoTo says so with a 401)."""
+        op = Op("delete group", display_name or str(key), anchored=True)
+        try:
+            await self._group_call(key, display_name, op, partial(self._t.request, "DELETE", _group_path(key), op))
+        except NotFound:
+            return False
+        return True
+
+    async def _group_call(
+        self,
+        key: str,
+        display_name: str | None,
+        op: Op,
+        send: Callable[[], Awaitable[httpx.Response]],
+        *,
+        decode: bool = False,
+    ) -> Any:
+        """GoTo answers 401 both for "not authorized" and for "group does not exist in organization"
+        (§2, §10). A 401 on /Groups/{key} is therefore confirmed by looking the group up: if the
+        lookup works and finds no group with this key, the group is gone (NotFound/InvalidAnchor)."""
+        try:
+            response = await send()
+        except AuthError as exc:
+            if exc.status != 401 or await self._group_exists(key, display_name):
+                raise
+            raise NotFound(
+                f"{op.subject} failed: group {key} does not exist in the organization "
+                "(GoTo answered 401; a lookup of the organization's groups does not list it)",
+                status=401,
+                code="InvalidAnchor",
+                op=op,
+                detail=exc.detail,
+                body=exc.body,
+            ) from exc
+        return decode_json(response, op) if decode else response
+
+    async def _group_exists(self, key: str, display_name: str | None) -> bool:
+        try:
+            if display_name and any(str(g.get("id")) == str(key) for g in await self.find_groups(display_name)):
+                return True
+            # Not under that name (renamed?) or no name known: scan the (few) groups.
+            return any([str(g.get("id")) == str(key) async for g in self.list_groups()])
+        except AuthError:
+            return True  # cannot even read groups: the 401 really was about authorization
+
+    # --- paging
+
+    async def _list(self, path: str, op: Op, page_size: int) -> AsyncIterator[dict[str, Any]]:
+        """Pages with ``startIndex``/``count`` and stops on whichever comes first: totalResults
+        reached, an empty page, or a page with nothing new (a server that ignores paging answers
+        every request with the same full list, §6/U5). Each resource is yielded once."""
+        if page_size < 1:
+            raise ValueError("page_size must be >= 1")
+        seen: set[str] = set()
+        start = 1
+        for _ in range(MAX_PAGES):
+            params = {"startIndex": start, "count": page_size}
+            resources, total = read_envelope(decode_json(await self._t.request("GET", path, op, params=params), op), op)
+            fresh = 0
+            for resource in resources:
+                ident = _identity(resource)
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                fresh += 1
+                yield resource
+            if fresh == 0 or (total is not None and len(seen) >= total) or len(resources) > page_size:
+                return
+            # Without totalResults a short page may only mean the server caps page size: ask again.
+            start += len(resources)
+        raise GoToError(f"{op.subject}: more than {MAX_PAGES} pages", code=SERVICE_INCOMPATIBLE, op=op)
+
+
+def _may_reject_shape(exc: BadRequest) -> bool:
+    """Whether a 400 may mean "this PATCH body style is not accepted" (U2): said outright, or an
+    empty 400 (error_body style ``empty``, U7), which could say anything. Only ``auto`` asks."""
+    if exc.code == SERVICE_INCOMPATIBLE:
+        return True
+    return exc.status == 400 and not exc.detail and not exc.goto_code
+
+
+def _user_path(key: str) -> str:
+    return f"/Users/{quote(str(key), safe='')}"
+
+
+def _group_path(key: str) -> str:
+    return f"/Groups/{quote(str(key), safe='')}"
