@@ -191,6 +191,7 @@ class JobState:
     users_delta_link: str = ""
     groups_delta_link: str = ""
     config_hash: str = ""
+    assignments_hash: str = ""  # of the stored assignment snapshot: a quiet cycle skips reading it
     staged_deletes: int = 0
     allow_deletes_once: bool = False
     etag: str | None = None

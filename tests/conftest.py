@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.fixtures.azurite"]
+pytest_plugins = [
+    "tests.fixtures.azurite",
+    "tests.fixtures.graph",
+    "tests.fixtures.goto",
+    "tests.fixtures.world",
+]

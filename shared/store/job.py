@@ -68,6 +68,7 @@ def job_to_entity(state: JobState) -> dict[str, Any]:
         "users_delta_link": state.users_delta_link,
         "groups_delta_link": state.groups_delta_link,
         "config_hash": state.config_hash,
+        "assignments_hash": state.assignments_hash,
         "staged_deletes": int64(state.staged_deletes),
         "allow_deletes_once": state.allow_deletes_once,
     }
@@ -86,6 +87,7 @@ def job_from_entity(entity: TableEntity) -> JobState:
         users_delta_link=entity.get("users_delta_link", ""),
         groups_delta_link=entity.get("groups_delta_link", ""),
         config_hash=entity.get("config_hash", ""),
+        assignments_hash=entity.get("assignments_hash", ""),
         staged_deletes=as_int(entity.get("staged_deletes")),
         allow_deletes_once=bool(entity.get("allow_deletes_once", False)),
         etag=entity.metadata.get("etag"),

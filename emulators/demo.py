@@ -1,0 +1,180 @@
+"""`make demo`: gotosync's whole job on the local world.
+
+Starts Azurite and both emulators with a demo tenant (about 500 users, 20 groups), runs the
+initial cycle with progress, makes scripted directory changes (rename, department move,
+unassign, block, soft delete, hard delete, add to an assigned group), runs an incremental
+cycle, prints each cycle's summary and the latest provisioning-log entries, stops everything
+it started and exits 0.
+
+    python -m emulators.demo                 # the scripted demo
+    python -m emulators.demo --world         # only the local world, until Ctrl-C
+    python -m emulators.demo --world --once  # start the world, check it, stop
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from emulators.world import LocalWorld, WorldOptions
+from shared.engine.cycle import CycleResult
+from shared.model import CycleProgress, Initiator
+from shared.runtime import open_runtime
+from shared.settings import Settings
+from shared.store import Store
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m emulators.demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--world", action="store_true", help="only bring up the local world and print where it listens")
+    p.add_argument("--once", action="store_true", help="with --world: check the world, then stop (no waiting)")
+    p.add_argument("--users", type=int, default=500, help="users in the demo tenant (default 500)")
+    p.add_argument("--groups", type=int, default=20, help="groups in the demo tenant (default 20)")
+    p.add_argument("--seed", type=int, default=7, help="seed of the generated tenant (default 7)")
+    p.add_argument(
+        "--rate-limit", type=float, default=10.0, help="GoTo emulator requests/s per API (default 10; 0 = off)"
+    )
+    return p.parse_args(argv)
+
+
+def show_world(console: Console, world: LocalWorld) -> None:
+    table = Table(title="local world", show_header=False)
+    for name, value in world.describe():
+        table.add_row(name, value)
+    console.print(table)
+
+
+def wait_for_interrupt(console: Console) -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    console.print("[dim]press Ctrl-C to stop everything[/]")
+    stop.wait()
+
+
+async def run_cycle(console: Console, settings: Settings, title: str) -> CycleResult:
+    async with open_runtime(settings) as rt:
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console,
+        ) as bar:  # fmt: skip
+            task = bar.add_task(title, total=None)
+
+            def on_progress(p: CycleProgress) -> None:
+                bar.update(task, total=p.total or None, completed=p.processed)
+
+            result = await rt.engine.run_cycle(initiated_by=Initiator.CLI, progress=on_progress)
+            done = sum(result.by_action.values())
+            bar.update(task, total=done, completed=done)
+    return result
+
+
+def show_result(console: Console, result: CycleResult) -> None:
+    console.print(f"[bold]{result.kind.value} cycle[/] {result.cycle_id} took {result.duration_s:.1f} s")
+    table = Table()
+    table.add_column("action")
+    table.add_column("count", justify="right")
+    for action, n in sorted(result.by_action.items()):
+        table.add_row(action, str(n))
+    console.print(table)
+    console.print("by status: " + ", ".join(f"{k} {v}" for k, v in sorted(result.by_status.items())))
+
+
+async def scripted_changes(world: LocalWorld, settings: Settings) -> list[str]:
+    """Directory changes an admin makes every day; returns what was done, for the printout."""
+    g = world.graph
+    async with Store.from_connection_string(settings.storage_connection_string, prefix=settings.table_prefix) as s:
+        links = [lk for lk in await s.links.all("user") if lk.active]
+        snapshot = await s.assignments.load()
+    groups = {pid for pid, a in snapshot.items() if a.principal_type == "Group"}
+    # Users in scope only through their direct assignment, so that unassigning them counts.
+    direct_only = [
+        lk.entra_id
+        for lk in links
+        if lk.entra_id in snapshot and not (g.tenant.member_of.get(lk.entra_id, set()) & groups)
+    ]
+    pick = iter(dict.fromkeys(direct_only + [lk.entra_id for lk in links]))
+    done: list[str] = []
+
+    def step(label: str, action: Callable[[str], Any]) -> None:
+        uid = next(pick)
+        upn = g.user(uid)["userPrincipalName"]
+        action(uid)
+        done.append(f"{label}: {upn}")
+
+    step("rename", lambda uid: g.update_user(uid, surname="Byron", displayName=g.user(uid)["givenName"] + " Byron"))
+    step("department move", lambda uid: g.update_user(uid, department="Finance"))
+    step("unassign", g.unassign)
+    step("block sign-in", g.block_user)
+    step("soft delete", g.soft_delete_user)
+    step("hard delete", g.hard_delete_user)
+    granting = sorted(pid for pid in groups if any(snapshot[pid].role_values))
+    in_scope = {lk.entra_id for lk in links}
+    newcomer = next(
+        uid for uid in g.tenant.users if uid not in in_scope and uid not in snapshot and g.user(uid)["accountEnabled"]
+    )
+    g.add_member(granting[0], newcomer)
+    done.append(f"add to assigned group {snapshot[granting[0]].display_name}: {g.user(newcomer)['userPrincipalName']}")
+    return done
+
+
+async def show_logs(console: Console, settings: Settings, cycle_id: str) -> None:
+    async with Store.from_connection_string(settings.storage_connection_string, prefix=settings.table_prefix) as s:
+        entries = await s.logs.query(cycle_id=cycle_id, limit=20)
+    table = Table(title="provisioning log (latest cycle)")
+    for column in ("action", "status", "user", "reason"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(e.action.value, e.status.value, e.source_name, e.reason)
+    console.print(table)
+
+
+async def demo(console: Console, world: LocalWorld) -> None:
+    settings = Settings.from_env(world.env())
+    console.rule("initial cycle")
+    first = await run_cycle(console, settings, "initial cycle")
+    show_result(console, first)
+    console.rule("directory changes in Entra")
+    for line in await scripted_changes(world, settings):
+        console.print(f"  - {line}")
+    console.rule("incremental cycle")
+    second = await run_cycle(console, settings, "incremental cycle")
+    show_result(console, second)
+    await show_logs(console, settings, second.cycle_id)
+    created = sum(1 for u in world.goto.users() if u.get("inOrg"))
+    console.print(f"GoTo now holds {created} organization users.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console()
+    options = WorldOptions(users=args.users, groups=args.groups, seed=args.seed, goto_rate_limit=args.rate_limit)
+    with console.status("starting Azurite and the emulators"):
+        world = LocalWorld(options).start()
+    try:
+        show_world(console, world)
+        if args.world:
+            if not args.once:
+                console.print("Export these to use the gotosync CLI against this world:")
+                for key, value in world.env().items():
+                    console.print(f"export {key}='{value}'", soft_wrap=True, highlight=False)
+                wait_for_interrupt(console)
+            return 0
+        asyncio.run(demo(console, world))
+        return 0
+    finally:
+        world.stop()
+        console.print("stopped Azurite and both emulators")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

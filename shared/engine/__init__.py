@@ -1,0 +1,1 @@
+"""The per-object pipeline (import, scope, match, evaluate, export) and the sync cycles."""

@@ -1,0 +1,122 @@
+"""Export: carries out one plan against GoTo and says what became of it.
+
+The only module of the engine that writes to GoTo. A dry run never reaches it: the cycle
+reports plans instead of exporting them.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.engine.plan import Kind, Plan, diff
+from shared.engine.scim_paths import build_resource, set_value
+from shared.goto.errors import Conflict, GoToError
+from shared.goto.scim import GoToScimClient
+from shared.model import Link, ProvisioningStep, Status, StepType
+
+
+@dataclass
+class Outcome:
+    plan: Plan
+    ok: bool
+    link: Link | None  # the link to store (None: delete the stored link)
+    error: GoToError | None = None
+    target_id: str = ""
+
+
+async def export(plan: Plan, scim: GoToScimClient, target: dict[str, Any] | None, read_at: datetime) -> Outcome:
+    """Applies the plan's action; never raises a GoToError (it is returned in the outcome)."""
+    try:
+        if plan.kind is Kind.CREATE:
+            return await _create(plan, scim, read_at)
+        if plan.kind in (Kind.UPDATE, Kind.ENABLE):
+            return await _update(plan, scim, target or {}, read_at)
+        if plan.kind is Kind.DISABLE:
+            return await _disable(plan, scim, target or {}, read_at)
+        if plan.kind is Kind.DELETE:
+            await scim.delete_user(plan.target_id)
+            _step(plan, "EntryExportDelete", f"Deleted GoTo user {plan.target_id}")
+            return Outcome(plan, True, None, target_id=plan.target_id)
+    except GoToError as exc:
+        plan.steps.append(
+            ProvisioningStep("EntryExportError", StepType.EXPORT, Status.FAILURE, str(exc), {"code": exc.code})
+        )
+        return Outcome(plan, False, plan.link, exc, plan.target_id)
+    raise ValueError(f"nothing to export for a {plan.kind} plan")
+
+
+async def _create(plan: Plan, scim: GoToScimClient, read_at: datetime) -> Outcome:
+    resource = build_resource(plan.values)
+    try:
+        created = await scim.create_user(resource)
+    except Conflict:
+        # Already there (an earlier run created it and was killed before storing the link, or
+        # an admin made it): adopt it by userName, then bring it in step.
+        hits = await scim.find_users("userName", str(plan.values["userName"]))
+        if len(hits) != 1:
+            raise
+        existing = hits[0]
+        plan.matched_by = "userName"
+        plan.target_id = str(existing["id"])
+        changes = diff(plan.values, existing, None)
+        if changes:
+            merged = _merged(existing, changes)
+            await scim.update_user(plan.target_id, {p: new for p, (_, new) in changes.items()}, merged)
+        _step(plan, "EntryExportAdd", f"GoTo user {plan.values['userName']} existed; linked it (adopted)")
+        return Outcome(plan, True, _link(plan, read_at, matched_by="userName"), target_id=plan.target_id)
+    plan.target_id = str(created.get("id", ""))
+    plan.target_name = str(created.get("userName", plan.values.get("userName", "")))
+    _step(plan, "EntryExportAdd", f"Created GoTo user {plan.target_name} ({plan.target_id})")
+    return Outcome(plan, True, _link(plan, read_at, matched_by="created"), target_id=plan.target_id)
+
+
+async def _update(plan: Plan, scim: GoToScimClient, target: dict[str, Any], read_at: datetime) -> Outcome:
+    changes = {path: new for path, (_, new) in plan.changes.items()}
+    await scim.update_user(plan.target_id, changes, _merged(target, plan.changes))
+    _step(plan, "EntryExportUpdate", f"Updated GoTo user {plan.target_id}: {', '.join(sorted(changes))}")
+    matched_by = plan.link.matched_by if plan.link else plan.matched_by
+    return Outcome(plan, True, _link(plan, read_at, matched_by=matched_by), target_id=plan.target_id)
+
+
+async def _disable(plan: Plan, scim: GoToScimClient, target: dict[str, Any], read_at: datetime) -> Outcome:
+    await scim.disable_user(plan.target_id, _merged(target, {"active": (True, False)}))
+    _step(plan, "EntryExportUpdate", f"Disabled GoTo user {plan.target_id} (active=false)")
+    link = copy.copy(plan.link) if plan.link else None
+    if link is not None:
+        link.active = False
+        link.exported = {**link.exported, "active": False}
+        link.applied_at = read_at
+    return Outcome(plan, True, link, target_id=plan.target_id)
+
+
+def _merged(target: dict[str, Any], changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """The full resource after the changes (for servers that only take a PUT)."""
+    merged = copy.deepcopy(target)
+    for path, (_, new) in changes.items():
+        set_value(merged, path, new)
+    return merged
+
+
+def _link(plan: Plan, read_at: datetime, matched_by: str) -> Link:
+    previous = plan.link
+    exported = dict(previous.exported) if previous else {}
+    exported.update(plan.values)
+    return Link(
+        entra_id=plan.user.id,
+        goto_id=plan.target_id,
+        kind="user",
+        matched_by=matched_by or "created",
+        owned=True,
+        exported=exported,
+        licenses=list(previous.licenses) if previous else [],
+        active=True,
+        applied_at=read_at,
+        etag=previous.etag if previous else None,
+    )
+
+
+def _step(plan: Plan, name: str, description: str) -> None:
+    plan.steps.append(ProvisioningStep(name, StepType.EXPORT, Status.SUCCESS, description))

@@ -1,0 +1,1 @@
+"""Microsoft Graph reads (msgraph-sdk): assignments, users, group members, delta rounds."""

@@ -1,0 +1,82 @@
+"""Wires the engine's parts from Settings: the store, the Graph reader, the GoTo client.
+
+Every entrance (timer, CLI, later the webhook worker) opens its engine here, so that all of
+them run with the same configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from shared.engine.cycle import SyncEngine
+from shared.entra.graph import make_graph_client
+from shared.entra.reader import EntraReader
+from shared.goto.auth import OAuthTokenProvider, StaticTokenProvider, TokenProvider
+from shared.goto.scim import GoToScimClient
+from shared.settings import Settings, SettingsError
+from shared.store import Store
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    reader: EntraReader
+    scim: GoToScimClient
+    engine: SyncEngine
+
+
+def goto_token_provider(settings: Settings) -> TokenProvider:
+    if settings.goto_access_token:
+        return StaticTokenProvider(settings.goto_access_token)
+    if settings.goto_client_id and (settings.goto_refresh_token or settings.goto_pat):
+        return OAuthTokenProvider(
+            settings.goto_client_id,
+            settings.goto_client_secret,
+            refresh_token=settings.goto_refresh_token or None,
+            pat=None if settings.goto_refresh_token else settings.goto_pat,
+            token_url=settings.goto_token_url,
+        )
+    raise SettingsError(
+        "GoTo credentials are missing: set GOTO_CLIENT_ID, GOTO_CLIENT_SECRET and GOTO_REFRESH_TOKEN "
+        "(or GOTO_PAT; or GOTO_ACCESS_TOKEN for a local run)"
+    )
+
+
+async def open_store(settings: Settings) -> Store:
+    if settings.storage_connection_string:
+        store = Store.from_connection_string(settings.storage_connection_string, prefix=settings.table_prefix)
+    elif settings.storage_table_endpoint:
+        # No credential given: the store makes (and closes) a DefaultAzureCredential.
+        store = Store.from_endpoint(settings.storage_table_endpoint, prefix=settings.table_prefix)
+    else:
+        raise SettingsError("GOTOSYNC_STORAGE (or AzureWebJobsStorage, or GOTOSYNC_TABLE_ENDPOINT) is required")
+    await store.open()
+    return store
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    settings.require("service_principal_id")
+    store = await open_store(settings)
+    graph, credential = make_graph_client(settings.graph_base_url, settings.graph_static_token)
+    tokens = goto_token_provider(settings)
+    scim = GoToScimClient(
+        settings.goto_scim_url,
+        tokens,
+        rate_limit=settings.goto_rate_limit,
+        max_concurrency=settings.goto_max_concurrency,
+        patch_style=settings.goto_patch_style,
+        send_active=settings.goto_send_active,
+    )
+    reader = EntraReader(graph, settings.service_principal_id, settings.graph_base_url)
+    try:
+        async with scim:
+            yield Runtime(settings, store, reader, scim, SyncEngine(settings, store, reader, scim))
+    finally:
+        await store.close()
+        await credential.close()
+        if isinstance(tokens, OAuthTokenProvider):
+            await tokens.aclose()

@@ -1,0 +1,196 @@
+"""One validated Settings object, read from app settings (environment variables).
+
+Every setting the code reads is declared here, with its default and meaning; a wrong value
+raises SettingsError naming the setting and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting is missing or has a wrong value; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    default: str
+    help: str
+
+
+# name -> (environment variable, default, meaning). docs/configuration.md lists the same.
+SETTINGS: dict[str, Setting] = {
+    "storage_connection_string": Setting(
+        "GOTOSYNC_STORAGE", "", "Storage connection string (local: Azurite). Empty: AzureWebJobsStorage, then identity."
+    ),
+    "storage_table_endpoint": Setting(
+        "GOTOSYNC_TABLE_ENDPOINT", "", "Table endpoint used with managed identity when no connection string is set."
+    ),
+    "table_prefix": Setting("GOTOSYNC_TABLE_PREFIX", "gotosync", "Prefix of every table gotosync creates."),
+    "tenant_id": Setting("ENTRA_TENANT_ID", "", "Entra tenant id (a GUID)."),
+    "service_principal_id": Setting(
+        "ENTRA_SERVICE_PRINCIPAL_ID", "", "Object id of the GoToMeeting enterprise app's service principal."
+    ),
+    "graph_base_url": Setting("GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0", "Microsoft Graph base URL."),
+    "graph_static_token": Setting(
+        "GRAPH_STATIC_TOKEN", "", "Local runs only: a fixed bearer token for the Graph emulator instead of identity."
+    ),
+    "goto_scim_url": Setting("GOTO_SCIM_URL", "https://api.getgo.com/identity/v1", "GoTo SCIM (Identity API) base."),
+    "goto_admin_url": Setting("GOTO_ADMIN_URL", "https://api.getgo.com/admin/rest/v1", "GoTo Admin API base."),
+    "goto_token_url": Setting(
+        "GOTO_TOKEN_URL", "https://authentication.logmeininc.com/oauth/token", "GoTo OAuth token endpoint."
+    ),
+    "goto_client_id": Setting("GOTO_CLIENT_ID", "", "GoTo OAuth client id."),
+    "goto_client_secret": Setting("GOTO_CLIENT_SECRET", "", "GoTo OAuth client secret (Key Vault reference)."),
+    "goto_refresh_token": Setting("GOTO_REFRESH_TOKEN", "", "GoTo refresh token (Key Vault reference)."),
+    "goto_pat": Setting(
+        "GOTO_PAT", "", "A GoTo personal access token, used with the client id/secret instead of a refresh token."
+    ),
+    "goto_access_token": Setting(
+        "GOTO_ACCESS_TOKEN", "", "Local runs only: a fixed GoTo access token instead of the OAuth refresh flow."
+    ),
+    "goto_rate_limit": Setting("GOTO_RATE_LIMIT", "10", "Requests per second to each GoTo API (GoTo's default: 10)."),
+    "goto_max_concurrency": Setting("GOTO_MAX_CONCURRENCY", "4", "GoTo requests in flight at once."),
+    "goto_patch_style": Setting("GOTO_PATCH_STYLE", "auto", "How updates are sent: auto, merge, patchop or put."),
+    "goto_send_active": Setting(
+        "GOTO_SEND_ACTIVE", "true", "Send the SCIM `active` attribute (disable by active=false)."
+    ),
+    "sync_schedule": Setting("SYNC_SCHEDULE", "0 */40 * * * *", "Cron schedule (NCRONTAB) of the sync cycle timer."),
+    "deletion_threshold": Setting(
+        "DELETION_THRESHOLD", "500", "Disables + deletes one cycle may do; above it they are staged. 0 = no limit."
+    ),
+    "default_access_only": Setting(
+        "DEFAULT_ACCESS_ONLY", "skip", "Users whose only role is Default Access: skip or provision."
+    ),
+    "skip_out_of_scope_deletions": Setting(
+        "SKIP_OUT_OF_SCOPE_DELETIONS", "false", "true: leave out-of-scope GoTo users alone instead of disabling them."
+    ),
+    "hard_delete_action": Setting("HARD_DELETE_ACTION", "delete", "On hard delete in Entra: delete or disable."),
+    "transitive_members": Setting(
+        "TRANSITIVE_MEMBERS", "false", "true: members of nested groups of an assigned group are in scope too."
+    ),
+    "verified_domains": Setting(
+        "GOTO_VERIFIED_DOMAINS", "", "Comma-separated verified GoTo domains; users outside them are skipped early."
+    ),
+    "cycle_concurrency": Setting("CYCLE_CONCURRENCY", "8", "Objects processed at once within a cycle."),
+}
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"{SETTINGS[name].env}: expected true or false, got {raw!r}")
+
+
+def _int(name: str, raw: str, minimum: int = 0) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{SETTINGS[name].env}: expected a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{SETTINGS[name].env}: must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{SETTINGS[name].env}: expected a number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{SETTINGS[name].env}: must be greater than 0, got {raw!r}")
+    return value
+
+
+def _choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
+    value = raw.strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{SETTINGS[name].env}: expected one of {', '.join(choices)}, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage_connection_string: str = ""
+    storage_table_endpoint: str = ""
+    table_prefix: str = "gotosync"
+    tenant_id: str = ""
+    service_principal_id: str = ""
+    graph_base_url: str = "https://graph.microsoft.com/v1.0"
+    graph_static_token: str = field(default="", repr=False)
+    goto_scim_url: str = "https://api.getgo.com/identity/v1"
+    goto_admin_url: str = "https://api.getgo.com/admin/rest/v1"
+    goto_token_url: str = "https://authentication.logmeininc.com/oauth/token"
+    goto_client_id: str = ""
+    goto_client_secret: str = field(default="", repr=False)
+    goto_refresh_token: str = field(default="", repr=False)
+    goto_pat: str = field(default="", repr=False)
+    goto_access_token: str = field(default="", repr=False)
+    goto_rate_limit: float = 10.0
+    goto_max_concurrency: int = 4
+    goto_patch_style: str = "auto"
+    goto_send_active: bool = True
+    sync_schedule: str = "0 */40 * * * *"
+    deletion_threshold: int = 500
+    default_access_only: str = "skip"
+    skip_out_of_scope_deletions: bool = False
+    hard_delete_action: str = "delete"
+    transitive_members: bool = False
+    verified_domains: tuple[str, ...] = ()
+    cycle_concurrency: int = 8
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Reads and validates every setting; raises SettingsError naming the first bad one."""
+        source = os.environ if env is None else env
+        raw = {name: source.get(s.env, s.default) for name, s in SETTINGS.items()}
+        if not raw["storage_connection_string"]:
+            raw["storage_connection_string"] = source.get("AzureWebJobsStorage", "")
+        values: dict[str, Any] = dict(raw)
+        values["goto_rate_limit"] = _float("goto_rate_limit", raw["goto_rate_limit"])
+        values["goto_max_concurrency"] = _int("goto_max_concurrency", raw["goto_max_concurrency"], 1)
+        values["goto_patch_style"] = _choice(
+            "goto_patch_style", raw["goto_patch_style"], ("auto", "merge", "patchop", "put")
+        )
+        values["goto_send_active"] = _bool("goto_send_active", raw["goto_send_active"])
+        values["deletion_threshold"] = _int("deletion_threshold", raw["deletion_threshold"])
+        values["default_access_only"] = _choice(
+            "default_access_only", raw["default_access_only"], ("skip", "provision")
+        )
+        values["skip_out_of_scope_deletions"] = _bool("skip_out_of_scope_deletions", raw["skip_out_of_scope_deletions"])
+        values["hard_delete_action"] = _choice("hard_delete_action", raw["hard_delete_action"], ("delete", "disable"))
+        values["transitive_members"] = _bool("transitive_members", raw["transitive_members"])
+        values["cycle_concurrency"] = _int("cycle_concurrency", raw["cycle_concurrency"], 1)
+        values["verified_domains"] = tuple(d.strip().lower() for d in raw["verified_domains"].split(",") if d.strip())
+        for name in ("graph_base_url", "goto_scim_url", "goto_admin_url", "goto_token_url"):
+            if not values[name].startswith(("https://", "http://127.0.0.1", "http://localhost")):
+                raise SettingsError(f"{SETTINGS[name].env}: must be an https:// URL, got {values[name]!r}")
+            values[name] = values[name].rstrip("/")
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
+
+    def require(self, *names: str) -> None:
+        """Raises SettingsError for the first of these settings that is empty."""
+        for name in names:
+            if not getattr(self, name):
+                raise SettingsError(f"{SETTINGS[name].env} is required: {SETTINGS[name].help}")
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Settings(**values)
+
+
+def describe() -> str:
+    """The settings as JSON (name, variable, default, meaning), for docs and `gotosync`."""
+    return json.dumps(
+        [{"variable": s.env, "default": s.default, "meaning": s.help} for s in SETTINGS.values()], indent=2
+    )

@@ -1,0 +1,71 @@
+"""The timer trigger in-process: the registered function, called as the Functions host would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.functions.timer import TimerRequest
+
+import function_app
+from shared.settings import SETTINGS
+from shared.store import Store
+from tests.fixtures.world import World
+
+FUNCTIONS = {f.get_function_name(): f for f in function_app.app.get_functions()}
+
+
+def settings_env(world: World) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for f in fields(world.settings):
+        value: Any = getattr(world.settings, f.name)
+        if isinstance(value, tuple):
+            value = ",".join(value)
+        env[SETTINGS[f.name].env] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+def test_the_app_registers_the_sync_timer_on_the_schedule_setting() -> None:
+    timer = FUNCTIONS["sync_cycle"]
+    trigger = timer.get_trigger()
+    assert trigger.type == "timerTrigger"
+    assert trigger.schedule == "%SYNC_SCHEDULE%"
+
+
+async def test_timer_tick_runs_the_initial_then_an_incremental_cycle(
+    make_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = make_world(users=6, assign=4)
+    for key, value in settings_env(world).items():
+        monkeypatch.setenv(key, value)
+    handler = FUNCTIONS["sync_cycle"].get_user_function()
+    await handler(TimerRequest(past_due=False))
+    assert len([u for u in world.goto.users() if u["inOrg"]]) == 5  # 4 users + the GoTo admin
+    world.graph.update_user(world.assigned_user_ids()[0], displayName="Timer Renamed")
+    await handler(TimerRequest(past_due=True))
+    assert world.goto.user_by_username(world.upn(world.assigned_user_ids()[0]))["displayName"] == "Timer Renamed"
+    async with Store(
+        connection_string=world.settings.storage_connection_string, prefix=world.settings.table_prefix
+    ) as s:
+        job = await s.job.get()
+    assert job.last is not None and job.last.kind.value == "Incremental"
+    assert job.last_success is not None
+
+
+async def test_timer_does_nothing_while_provisioning_is_off(
+    make_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = make_world(users=3, assign=3)
+    for key, value in settings_env(world).items():
+        monkeypatch.setenv(key, value)
+    async with world.store() as s:
+        await s.job.update(lambda j: setattr(j, "enabled", False))
+    await FUNCTIONS["sync_cycle"].get_user_function()(TimerRequest())
+    assert world.goto.counters.writes() == 0
+
+
+def test_function_app_is_only_a_composition_root() -> None:
+    assert isinstance(function_app.app, func.FunctionApp)
