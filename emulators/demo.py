@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,9 +27,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from emulators.functions_host import FunctionsHost, apply_env
 from emulators.world import LocalWorld, WorldOptions
 from shared.engine.cycle import CycleResult
 from shared.model import CycleProgress, Initiator
+from shared.realtime.services import close_services
 from shared.runtime import open_runtime
 from shared.settings import Settings
 from shared.store import Store
@@ -152,6 +156,53 @@ async def demo(console: Console, world: LocalWorld) -> None:
     await show_logs(console, settings, second.cycle_id)
     created = sum(1 for u in world.goto.users() if u.get("inOrg"))
     console.print(f"GoTo now holds {created} organization users.")
+    console.rule("real time: a change in Entra reaches GoTo without a cycle")
+    await realtime(console, world, settings)
+
+
+async def realtime(console: Console, world: LocalWorld, settings: Settings) -> None:
+    """Serves the Function app's HTTP functions locally, lets the keeper subscribe, then makes
+    changes in Entra and watches them arrive in GoTo through webhook, queue and worker."""
+    import function_app
+
+    host = FunctionsHost(function_app.app)
+    await host.start(queues=False)
+    env = world.env() | {
+        "GRAPH_NOTIFICATION_URL": host.function_url("graph/notify"),
+        "GRAPH_LIFECYCLE_URL": host.function_url("graph/lifecycle"),
+    }
+    apply_env(env)
+    worker = asyncio.create_task(host.run_queue_workers())
+    try:
+        await host.invoke("subscription_keeper")
+        resources = [s["resource"] for s in world.graph.subscriptions()]
+        groups = sum(1 for r in resources if r.endswith("/members"))
+        console.print(f"Graph subscriptions: /users and {groups} assigned group(s)' members (handshakes answered)")
+        async with Store.from_connection_string(settings.storage_connection_string, prefix=settings.table_prefix) as s:
+            linked = [lk for lk in await s.links.all("user") if lk.active]
+        target = linked[0].entra_id
+        upn = world.graph.user(target)["userPrincipalName"]
+        started = time.perf_counter()
+        world.graph.update_user(target, displayName="Realtime Renamed")
+        await wait_until(lambda: (world.goto.user_by_username(upn) or {}).get("displayName") == "Realtime Renamed")
+        console.print(f"rename of {upn} reached GoTo in {time.perf_counter() - started:.2f} s")
+        started = time.perf_counter()
+        world.graph.block_user(target)
+        await wait_until(lambda: (world.goto.user_by_username(upn) or {}).get("active") is False)
+        console.print(f"sign-in block of {upn} disabled the GoTo user in {time.perf_counter() - started:.2f} s")
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+        await host.stop()
+        await close_services()
+
+
+async def wait_until(check: Callable[[], bool]) -> None:
+    """The demo watches GoTo like a person would: look, wait a moment, look again (30 s at most)."""
+    async with asyncio.timeout(30):
+        while not check():  # noqa: ASYNC110 - GoTo is another system: we can only look at it
+            await asyncio.sleep(0.05)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,6 +84,8 @@ class LocalWorld:
             "GOTO_PAT": DEFAULT_PAT,
             "GOTO_RATE_LIMIT": str(self.options.goto_rate_limit or 1000),
             "GOTO_VERIFIED_DOMAINS": "contoso.com",
+            "NOTIFICATION_QUEUE": "gotosync-notifications",
+            "AzureWebJobsStorage": self.azurite.connection_string,
         }
 
     def describe(self) -> list[tuple[str, str]]:

@@ -48,6 +48,7 @@ class StepType(enum.StrEnum):
 class CycleKind(enum.StrEnum):
     INITIAL = "Initial"
     INCREMENTAL = "Incremental"
+    TARGETED = "Targeted"  # named objects now: webhook worker, assignment watch, on demand
 
 
 class Initiator(enum.StrEnum):

@@ -79,6 +79,42 @@ SETTINGS: dict[str, Setting] = {
         "GOTO_VERIFIED_DOMAINS", "", "Comma-separated verified GoTo domains; users outside them are skipped early."
     ),
     "cycle_concurrency": Setting("CYCLE_CONCURRENCY", "8", "Objects processed at once within a cycle."),
+    "graph_notification_url": Setting(
+        "GRAPH_NOTIFICATION_URL", "", "Public https URL of the graph_webhook intake (with its function key)."
+    ),
+    "graph_lifecycle_url": Setting(
+        "GRAPH_LIFECYCLE_URL", "", "URL for Graph lifecycle notifications (default: the notification URL)."
+    ),
+    "notification_queue": Setting(
+        "NOTIFICATION_QUEUE", "gotosync-notifications", "Storage queue between the webhook intake and its worker."
+    ),
+    "assignment_watch_schedule": Setting(
+        "ASSIGNMENT_WATCH_SCHEDULE", "0 */2 * * * *", "Cron schedule of the app-role assignment watch."
+    ),
+    "subscription_keeper_schedule": Setting(
+        "SUBSCRIPTION_KEEPER_SCHEDULE", "0 15 * * * *", "Cron schedule of the Graph subscription keeper."
+    ),
+    "subscription_group_limit": Setting(
+        "SUBSCRIPTION_GROUP_LIMIT", "90", "Per-group member subscriptions before falling back to one on /groups."
+    ),
+    "log_retention_days": Setting("LOG_RETENTION_DAYS", "30", "Days provisioning logs are kept."),
+    "retention_schedule": Setting("RETENTION_SCHEDULE", "0 30 3 * * *", "Cron schedule of the log retention purge."),
+    "mapping_file": Setting("MAPPING_FILE", "", "Path of the attribute-mapping file (empty: the built-in GoTo map)."),
+    "role_licenses": Setting(
+        "ROLE_LICENSES",
+        "",
+        'App role value -> GoTo license keys or product codes, as JSON: {"MeetingOrganizer": ["G2M"]}.',
+    ),
+    "key_vault_url": Setting("KEY_VAULT_URL", "", "Key Vault holding the GoTo refresh token (deployed runs)."),
+    "appinsights_connection_string": Setting(
+        "APPLICATIONINSIGHTS_CONNECTION_STRING", "", "Application Insights: telemetry is sent when this is set."
+    ),
+    "goto_refresh_token_file": Setting(
+        "GOTO_REFRESH_TOKEN_FILE",
+        "",
+        "Local runs without KEY_VAULT_URL: file (mode 0600) holding the GoTo refresh token; "
+        "empty: ~/.gotosync/goto-refresh-token.",
+    ),
 }
 
 
@@ -109,6 +145,20 @@ def _float(name: str, raw: str) -> float:
     if value <= 0:
         raise SettingsError(f"{SETTINGS[name].env}: must be greater than 0, got {raw!r}")
     return value
+
+
+def _role_licenses(raw: str) -> dict[str, tuple[str, ...]]:
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise SettingsError(f"ROLE_LICENSES: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v) for k, v in data.items()
+    ):
+        raise SettingsError('ROLE_LICENSES: expected {"<app role value>": ["<license key or product>", ...]}')
+    return {k: tuple(v) for k, v in data.items()}
 
 
 def _choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
@@ -147,6 +197,19 @@ class Settings:
     transitive_members: bool = False
     verified_domains: tuple[str, ...] = ()
     cycle_concurrency: int = 8
+    graph_notification_url: str = ""
+    graph_lifecycle_url: str = ""
+    notification_queue: str = "gotosync-notifications"
+    assignment_watch_schedule: str = "0 */2 * * * *"
+    subscription_keeper_schedule: str = "0 15 * * * *"
+    subscription_group_limit: int = 90
+    log_retention_days: int = 30
+    retention_schedule: str = "0 30 3 * * *"
+    mapping_file: str = ""
+    role_licenses: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    key_vault_url: str = ""
+    appinsights_connection_string: str = field(default="", repr=False)
+    goto_refresh_token_file: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -170,6 +233,13 @@ class Settings:
         values["hard_delete_action"] = _choice("hard_delete_action", raw["hard_delete_action"], ("delete", "disable"))
         values["transitive_members"] = _bool("transitive_members", raw["transitive_members"])
         values["cycle_concurrency"] = _int("cycle_concurrency", raw["cycle_concurrency"], 1)
+        values["subscription_group_limit"] = _int("subscription_group_limit", raw["subscription_group_limit"])
+        values["log_retention_days"] = _int("log_retention_days", raw["log_retention_days"], 1)
+        values["role_licenses"] = _role_licenses(raw["role_licenses"])
+        if values["graph_notification_url"] and not values["graph_notification_url"].startswith(
+            ("https://", "http://127.0.0.1", "http://localhost")
+        ):
+            raise SettingsError("GRAPH_NOTIFICATION_URL: Graph delivers only to https:// URLs")
         values["verified_domains"] = tuple(d.strip().lower() for d in raw["verified_domains"].split(",") if d.strip())
         for name in ("graph_base_url", "goto_scim_url", "goto_admin_url", "goto_token_url"):
             if not values[name].startswith(("https://", "http://127.0.0.1", "http://localhost")):

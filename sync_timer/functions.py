@@ -13,6 +13,8 @@ import azure.functions as func
 
 from shared.engine.cycle import CycleNotRun
 from shared.model import Initiator
+from shared.realtime.services import services_for
+from shared.realtime.watch import watch_assignments
 from shared.runtime import open_runtime
 from shared.settings import Settings
 
@@ -34,3 +36,34 @@ async def sync_cycle(timer: func.TimerRequest) -> None:
         log.info("sync cycle not run: %s", exc)
         return
     log.info("sync cycle finished: %s", json.dumps(result.summary()))
+
+
+@bp.function_name("assignment_watch")
+@bp.timer_trigger(arg_name="timer", schedule="%ASSIGNMENT_WATCH_SCHEDULE%", run_on_startup=False, use_monitor=True)
+async def assignment_watch(timer: func.TimerRequest) -> None:
+    """Graph has no notification for app role assignments: diff them every few minutes."""
+    services = services_for(Settings.from_env())
+    rt = await services.runtime()
+    queue = await services.queue()
+    result = await watch_assignments(rt, queue.send)
+    if result.groups_changed and rt.settings.graph_notification_url:
+        await (await services.keeper()).ensure()  # follow the assigned groups' memberships
+    if result.changed_principals or result.skipped:
+        log.info(
+            "assignment watch: %d principal(s) changed, %d user(s) queued%s",
+            len(result.changed_principals),
+            result.queued_users,
+            f" ({result.skipped})" if result.skipped else "",
+        )
+
+
+@bp.function_name("subscription_keeper")
+@bp.timer_trigger(arg_name="timer", schedule="%SUBSCRIPTION_KEEPER_SCHEDULE%", run_on_startup=True, use_monitor=True)
+async def subscription_keeper(timer: func.TimerRequest) -> None:
+    """Creates, renews, recreates and removes Graph subscriptions."""
+    settings = Settings.from_env()
+    if not settings.graph_notification_url:
+        log.info("GRAPH_NOTIFICATION_URL is not set: no Graph subscriptions (cycles only)")
+        return
+    report = await (await services_for(settings).keeper()).ensure()
+    log.info("subscription keeper: %s", json.dumps(report.summary()))

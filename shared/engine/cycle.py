@@ -45,7 +45,8 @@ log = logging.getLogger("gotosync.cycle")
 
 LEASE_NAME = "cycle"
 LEASE_SECONDS = 900
-CHECKPOINT_EVERY = 200
+CHECKPOINT_EVERY = 200  # objects, or
+CHECKPOINT_SECONDS = 3.0  # seconds, whichever comes first: `gotosync status` shows live progress
 LOG_BATCH = 100
 
 ProgressCallback = Callable[[CycleProgress], None]
@@ -151,6 +152,16 @@ class SyncEngine:
             if lease is not None:
                 await self.store.lease.release(lease)
 
+    async def sync_users(
+        self, user_ids: Iterable[str], *, initiated_by: Initiator, dry_run: bool = False
+    ) -> CycleResult:
+        """The pipeline for the named users now, each read afresh from Graph (a notification or
+        an admin's request is only a ping). Does not take the cycle lease: a write whose Entra
+        read is older than the link's applied-at is dropped instead (see _Run._process)."""
+        ids = sorted(set(user_ids))
+        run = _Run(self, str(uuid.uuid4()), CycleKind.TARGETED, dry_run, initiated_by, None, None, None)
+        return await run.execute_targeted(ids)
+
 
 class _Run:
     """The state of one running cycle."""
@@ -181,6 +192,7 @@ class _Run:
         self.counts: Counter[str] = Counter()
         self.pending_logs: list[ProvisioningLogEntry] = []
         self.exports_done = 0
+        self.last_checkpoint = time.monotonic()
 
     async def execute(self, job: JobState) -> CycleResult:
         store = self.e.store
@@ -212,6 +224,62 @@ class _Run:
             raise
         finally:
             await self._flush_logs()
+
+    async def execute_targeted(self, user_ids: list[str]) -> CycleResult:
+        job = await self.e.store.job.get()
+        self.job_assignments_hash = job.assignments_hash
+        try:
+            candidates = await self._read_targeted(user_ids)
+            plans = [(plan_user(c.user, c.link, c.match, self.e.mapping, self.e.policy), c) for c in candidates]
+            self.state.total = len(plans)
+            staged = self._apply_threshold([p for p, _ in plans], job)
+            if self.dry_run:
+                for plan, _ in plans:
+                    self._count(plan.log_action.value, plan.log_status.value)
+            else:
+                escrowed = {e.entra_id for e in await self.e.store.escrow.all() if e.entra_id in set(user_ids)}
+                await self._export_all(plans, escrowed)
+            return self._result([p for p, _ in plans], staged)
+        except AuthError as exc:
+            await self._quarantine("EncounteredQuarantineException", f"GoTo refused the credentials: {exc}")
+            raise
+        finally:
+            await self._flush_logs()
+
+    async def _read_targeted(self, user_ids: list[str]) -> list[_Candidate]:
+        reader, store = self.e.reader, self.e.store
+        roles = await reader.app_roles()
+        assignments = await reader.assignments(roles)
+        groups = {pid: a for pid, a in assignments.items() if a.principal_type == "Group"}
+        transitive = self.e.settings.transitive_members
+
+        async def one(uid: str) -> _Candidate:
+            read_at = utcnow()
+            attrs = await reader.get_user(uid, self.e.select)
+            if attrs is None:
+                soft = await reader.in_recycle_bin(uid)
+                source = SourceUser(uid, {"id": uid}, soft_deleted=soft, hard_deleted=not soft)
+            else:
+                held: set[str] = set()
+                if uid in assignments and assignments[uid].principal_type == "User":
+                    held |= assignments[uid].role_values
+                in_groups = await reader.member_of(uid, transitive) if groups else set()
+                for gid in in_groups & set(groups):
+                    held |= groups[gid].role_values
+                assigned = (uid in assignments) or bool(in_groups & set(groups))
+                source = SourceUser(uid, attrs, roles=frozenset(held), assigned=assigned)
+            link = await store.links.get(uid, "user")
+            return _Candidate(source, link, await self._match_remote(source, link), read_at)
+
+        sem = asyncio.Semaphore(self.e.settings.cycle_concurrency)
+
+        async def bounded(uid: str) -> _Candidate:
+            async with sem:
+                return await one(uid)
+
+        candidates = await asyncio.gather(*(bounded(uid) for uid in user_ids))
+        # Never provisioned and not in scope: nothing to do and nothing worth a log line.
+        return [c for c in candidates if c.link is not None or c.user.assigned]
 
     # ---------------------------------------------------------------- reading
 
@@ -432,6 +500,9 @@ class _Run:
         t0 = time.perf_counter()
         store = self.e.store
         outcome: Outcome | None = None
+        if plan.kind.writes and not plan.staged and await self._stale(plan, cand):
+            plan.kind = Kind.SKIP
+            plan.reason = "a newer read of this user was already applied; this older read is dropped"
         if plan.kind.writes and not plan.staged:
             outcome = await export(plan, self.e.scim, cand.match.target, cand.read_at)
             self.exports_done += 1
@@ -473,8 +544,16 @@ class _Run:
         self.state.processed += 1
         if len(self.pending_logs) >= LOG_BATCH:
             await self._flush_logs()
-        if self.state.processed % CHECKPOINT_EVERY == 0:
+        now = time.monotonic()
+        if self.state.processed % CHECKPOINT_EVERY == 0 or now - self.last_checkpoint >= CHECKPOINT_SECONDS:
+            self.last_checkpoint = now
             await self._checkpoint()
+
+    async def _stale(self, plan: Plan, cand: _Candidate) -> bool:
+        """A cycle's read can be older than a webhook's write that landed meanwhile (or the
+        reverse): the link's applied-at says when the read behind the last export was taken."""
+        current = await self.e.store.links.get(plan.user.id, "user")
+        return bool(current and current.applied_at and current.applied_at > cand.read_at)
 
     def _entry(self, plan: Plan, status: Status, error_code: str, reason: str, t0: float) -> ProvisioningLogEntry:
         return ProvisioningLogEntry(
@@ -509,6 +588,8 @@ class _Run:
         if self.dry_run:
             return
         await self._flush_logs()
+        if self.kind is CycleKind.TARGETED:
+            return  # a targeted run is not the job's cycle: it leaves the cycle status alone
         snapshot = CycleProgress(**{**self.state.__dict__})
         await self.e.store.job.update(lambda j: setattr(j, "current", snapshot))
         if self.lease is not None:

@@ -179,6 +179,36 @@ class EntraReader:
             raise
         return _attributes(user, select) if user.get("id") else None
 
+    async def member_of(self, user_id: str, transitive: bool = False) -> set[str]:
+        """Ids of the groups a user is a direct (or, as a setting, nested) member of."""
+        user = self.client.users.by_user_id(user_id)
+        builder: Any = user.transitive_member_of if transitive else user.member_of
+        config = RequestConfiguration(query_parameters=_query(select=["id"], top=PAGE_SIZE))
+        ids: set[str] = set()
+        try:
+            async for page in self._pages(builder, f"list of groups of user {user_id}", config):
+                for g in page.get("value") or []:
+                    if str(g.get("@odata.type", "")).endswith("group") and g.get("id"):
+                        ids.add(str(g["id"]))
+        except GraphReadError as exc:
+            if exc.status == 404:
+                return set()
+            raise
+        return ids
+
+    async def in_recycle_bin(self, object_id: str) -> bool:
+        """Whether a user that /users no longer returns is soft deleted (restorable) or gone."""
+        try:
+            item = await self._get(
+                self.client.directory.deleted_items.by_directory_object_id(object_id),
+                f"read of deleted item {object_id}",
+            )
+        except GraphReadError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return bool(item.get("id"))
+
     async def latest_delta_links(self, select: list[str]) -> tuple[str, str]:
         """Delta links that start "now" ($deltatoken=latest), one request each. Taken before a
         full read, so that changes made during the read are replayed by the next round."""
@@ -189,6 +219,15 @@ class EntraReader:
         if not users.get("@odata.deltaLink") or not groups.get("@odata.deltaLink"):
             raise GraphReadError("delta (latest token)", None, "noDeltaLink", "Graph returned no deltaLink")
         return str(users["@odata.deltaLink"]), str(groups["@odata.deltaLink"])
+
+    async def group_delta_link(self, group_id: str) -> str:
+        """A delta link that follows one group's membership from now on ($filter by id)."""
+        flt = quote(f"id eq '{group_id}'")
+        url = f"{self.base_url}/groups/delta()?$filter={flt}&$select=members&$deltatoken=latest"
+        page = await self._get(self.client.groups.delta.with_url(url), f"delta link for group {group_id}")
+        if not page.get("@odata.deltaLink"):
+            raise GraphReadError("group delta (latest token)", None, "noDeltaLink", "Graph returned no deltaLink")
+        return str(page["@odata.deltaLink"])
 
     async def users_delta(self, link: str, select: list[str]) -> tuple[list[UserChange], str]:
         """Changes since the stored delta link, and the next delta link."""

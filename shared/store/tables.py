@@ -1,4 +1,4 @@
-"""The store: one TableServiceClient, six tables under one name prefix, one repository per table."""
+"""The store: one TableServiceClient, seven tables under one name prefix, one repository per table."""
 
 from __future__ import annotations
 
@@ -20,12 +20,13 @@ from .job import JobRepository
 from .lease import LeaseRepository
 from .links import LinkRepository
 from .logs import LogRepository
+from .subscriptions import SubscriptionRepository
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
 DEFAULT_PREFIX = "gotosync"
-TABLES = ("job", "lease", "assignments", "links", "escrow", "logs")
+TABLES = ("job", "lease", "assignments", "links", "escrow", "logs", "subscriptions")
 # Table names: letters and digits, starting with a letter, 3 to 63 characters.
 _PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9]{0,51}")
 
@@ -87,6 +88,7 @@ class Store:
         self.links = LinkRepository(self._table("links"), self.endpoint)
         self.escrow = EscrowRepository(self._table("escrow"), self.endpoint)
         self.logs = LogRepository(self._table("logs"), self.endpoint)
+        self.subscriptions = SubscriptionRepository(self._table("subscriptions"), self.endpoint)
 
     @classmethod
     def from_connection_string(cls, connection_string: str, prefix: str = DEFAULT_PREFIX, **client_kwargs: Any) -> Self:

@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields
-from typing import Any
 
 import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
 import function_app
-from shared.settings import SETTINGS
+from emulators.functions_host import app_functions
 from shared.store import Store
 from tests.fixtures.world import World
 
-FUNCTIONS = {f.get_function_name(): f for f in function_app.app.get_functions()}
+FUNCTIONS = app_functions(function_app.app)
 
 
 def settings_env(world: World) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for f in fields(world.settings):
-        value: Any = getattr(world.settings, f.name)
-        if isinstance(value, tuple):
-            value = ",".join(value)
-        env[SETTINGS[f.name].env] = str(value).lower() if isinstance(value, bool) else str(value)
-    return env
+    return world.env()
 
 
 def test_the_app_registers_the_sync_timer_on_the_schedule_setting() -> None:

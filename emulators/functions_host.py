@@ -1,0 +1,307 @@
+"""A local stand-in for the Azure Functions host (Core Tools cannot be installed here).
+
+It serves the app's HTTP functions on 127.0.0.1 at `/api/<route>` through the very same
+handlers (aiohttp request -> `func.HttpRequest` -> handler -> `func.HttpResponse`), checks
+function keys as the host does (`?code=` or `x-functions-key`), runs the queue-triggered
+functions against the Azurite queue (polling with back-off up to `maxPollingInterval`, poison
+after `maxDequeueCount`), and invokes any function on `POST /admin/functions/{name}` like the
+real host's admin API. `python -m emulators.functions_host` is gotosync's `serve`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+from aiohttp import web
+from azure.functions.queue import QueueMessage
+from azure.functions.timer import TimerRequest
+
+from shared.realtime.queue import NotificationQueue
+from shared.settings import SETTINGS
+
+log = logging.getLogger("gotosync.functions_host")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+_indexed: dict[int, dict[str, Any]] = {}
+
+
+def app_functions(app: func.FunctionApp) -> dict[str, Any]:
+    """The app's functions by name. `FunctionApp.get_functions()` indexes the app and may be
+    called only once per app (a second call fails on "duplicate" names), so every in-process
+    caller (this host, the tests) goes through here."""
+    if id(app) not in _indexed:
+        _indexed[id(app)] = {f.get_function_name(): f for f in app.get_functions()}
+    return _indexed[id(app)]
+
+
+def _host_json() -> dict[str, Any]:
+    return json.loads((ROOT / "host.json").read_text())
+
+
+def _timespan_seconds(value: str, default: float) -> float:
+    try:
+        h, m, s = value.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(s)
+    except (AttributeError, ValueError):
+        return default
+
+
+def _setting(value: str) -> str:
+    """`%NAME%` binding expressions resolve from app settings, as in the real host (here with
+    gotosync's documented defaults for settings that are not set)."""
+    if value.startswith("%") and value.endswith("%"):
+        name = value[1:-1]
+        default = next((s.default for s in SETTINGS.values() if s.env == name), "")
+        return os.environ.get(name) or default
+    return value
+
+
+class FunctionsHost:
+    def __init__(
+        self,
+        app: func.FunctionApp,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        function_key: str | None = None,
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.function_key = function_key or secrets.token_urlsafe(24)
+        queues = _host_json().get("extensions", {}).get("queues", {})
+        self.max_dequeue = int(queues.get("maxDequeueCount", 5))
+        self.max_polling = _timespan_seconds(queues.get("maxPollingInterval", "00:00:02"), 2.0)
+        self.visibility_timeout = int(_timespan_seconds(queues.get("visibilityTimeout", "00:00:30"), 30))
+        self.functions = app_functions(app)
+        self._runner: web.AppRunner | None = None
+        self._pollers: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self.processed = 0
+        self.failed = 0
+
+    # ---------------------------------------------------------------- HTTP
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def function_url(self, route: str) -> str:
+        return f"{self.url}/api/{route}?code={self.function_key}"
+
+    async def start(self, *, queues: bool = True) -> str:
+        web_app = web.Application(client_max_size=4 * 1024 * 1024)
+        web_app.router.add_route("*", "/api/{route:.*}", self._http)
+        web_app.router.add_post("/admin/functions/{name}", self._admin_invoke)
+        self._runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        if queues:
+            self._pollers.append(asyncio.create_task(self.run_queue_workers(), name="queue workers"))
+        return self.url
+
+    async def run_queue_workers(self) -> None:
+        """Polls every queue-triggered function's queue until cancelled."""
+        await asyncio.gather(*(self._poll(fn) for fn in self._queue_functions()))
+
+    async def stop(self) -> None:
+        for task in self._pollers:
+            task.cancel()
+        for task in self._pollers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._pollers.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def _http_function(self, route: str, method: str) -> Any:
+        for fn in self.functions.values():
+            trigger = fn.get_trigger()
+            if trigger.type == "httpTrigger" and trigger.route == route:
+                methods = [str(getattr(m, "value", m)).upper() for m in (trigger.methods or [])]
+                if not methods or method.upper() in methods:
+                    return fn
+                return "method"
+        return None
+
+    async def _http(self, request: web.Request) -> web.StreamResponse:
+        route = request.match_info["route"]
+        fn = self._http_function(route, request.method)
+        if fn is None:
+            return web.Response(status=404)
+        if fn == "method":
+            return web.Response(status=405)
+        level = str(getattr(fn.get_trigger().auth_level, "value", fn.get_trigger().auth_level)).lower()
+        if level != "anonymous":
+            given = request.query.get("code") or request.headers.get("x-functions-key", "")
+            if not secrets.compare_digest(given.encode(), self.function_key.encode()):
+                return web.Response(status=401)
+        params = {k: v for k, v in request.query.items() if k != "code"}
+        req = func.HttpRequest(
+            request.method,
+            str(request.url),
+            headers=dict(request.headers),
+            params=params,
+            route_params={},
+            body=await request.read(),
+        )
+        resp = await self._call(fn, req)
+        headers = {k: v for k, v in resp.headers.items() if k.lower() not in ("content-type", "content-length")}
+        return web.Response(
+            status=resp.status_code, body=resp.get_body(), headers=headers, content_type=resp.mimetype or None
+        )
+
+    async def _admin_invoke(self, request: web.Request) -> web.Response:
+        """The host's admin API: invoke a non-HTTP function now (master key = the function key here)."""
+        given = request.headers.get("x-functions-key", "")
+        if not secrets.compare_digest(given.encode(), self.function_key.encode()):
+            return web.Response(status=401)
+        name = request.match_info["name"]
+        if name not in self.functions:
+            return web.Response(status=404)
+        await self.invoke(name)
+        return web.Response(status=202)
+
+    async def invoke(self, name: str, **kwargs: Any) -> Any:
+        fn = self.functions[name]
+        trigger = fn.get_trigger()
+        if trigger.type == "timerTrigger":
+            return await self._call(fn, TimerRequest(past_due=False))
+        if trigger.type == "queueTrigger":
+            return await self._call(fn, QueueMessage(body=json.dumps(kwargs.get("body", {})).encode()))
+        raise ValueError(f"{name} is not a timer or queue function")
+
+    @staticmethod
+    async def _call(fn: Any, arg: Any) -> Any:
+        user = fn.get_user_function()
+        result = user(arg)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    # ---------------------------------------------------------------- queues
+
+    def _queue_functions(self) -> list[Any]:
+        return [f for f in self.functions.values() if f.get_trigger().type == "queueTrigger"]
+
+    def _queue_for(self, fn: Any, suffix: str = "") -> NotificationQueue:
+        trigger = fn.get_trigger()
+        connection = os.environ.get(trigger.connection) or os.environ.get("GOTOSYNC_STORAGE", "")
+        return NotificationQueue.from_connection_string(connection, _setting(trigger.queue_name) + suffix)
+
+    def wake(self) -> None:
+        """Poll now (the real host's back-off resets when a message arrives)."""
+        self._wake.set()
+
+    async def _poll(self, fn: Any) -> None:
+        queue = self._queue_for(fn)
+        poison = self._queue_for(fn, "-poison")
+        delay = 0.05
+        try:
+            while True:
+                handled = await self._drain_once(fn, queue, poison)
+                delay = 0.05 if handled else min(self.max_polling, delay * 2)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        finally:
+            await queue.close()
+            await poison.close()
+
+    async def _drain_once(self, fn: Any, queue: NotificationQueue, poison: NotificationQueue) -> int:
+        messages = await queue.receive(max_messages=16, visibility_timeout=self.visibility_timeout)
+        if not messages:
+            return 0
+
+        async def one(m: Any) -> None:
+            msg = QueueMessage(
+                id=m.id, body=json.dumps(m.body).encode(), dequeue_count=m.dequeue_count, pop_receipt=m.pop_receipt
+            )
+            try:
+                await self._call(fn, msg)
+            except Exception:
+                self.failed += 1
+                log.exception("queue function %s failed (attempt %d)", fn.get_function_name(), m.dequeue_count)
+                if m.dequeue_count >= self.max_dequeue:
+                    await poison.send(m.body)
+                    await queue.delete(m)
+                return
+            self.processed += 1
+            await queue.delete(m)
+
+        await asyncio.gather(*(one(m) for m in messages))
+        return len(messages)
+
+    async def drain(self) -> int:
+        """Processes queued messages until every queue is empty (tests: no sleeps, no polling)."""
+        total = 0
+        for fn in self._queue_functions():
+            queue, poison = self._queue_for(fn), self._queue_for(fn, "-poison")
+            try:
+                while handled := await self._drain_once(fn, queue, poison):
+                    total += handled
+            finally:
+                await queue.close()
+                await poison.close()
+        return total
+
+
+def apply_env(env: Mapping[str, str]) -> None:
+    for key, value in env.items():
+        os.environ[key] = value
+    os.environ.setdefault("AzureWebJobsStorage", os.environ.get("GOTOSYNC_STORAGE", ""))
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    import function_app  # imported late: app settings must be in the environment first
+
+    host = FunctionsHost(function_app.app, port=args.port, function_key=args.key)
+    await host.start(queues=not args.no_queues)
+    print(f"functions host listening on {host.url} (function key in GOTOSYNC_FUNCTION_KEY or --key)", flush=True)
+    for name, fn in host.functions.items():
+        trigger = fn.get_trigger()
+        where = f"/api/{trigger.route}" if trigger.type == "httpTrigger" else trigger.type
+        print(f"  {name}: {where}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await host.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m emulators.functions_host", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=7071, help="port on 127.0.0.1 (default 7071, as func start)")
+    parser.add_argument("--key", default=os.environ.get("GOTOSYNC_FUNCTION_KEY"), help="function key to require")
+    parser.add_argument("--no-queues", action="store_true", help="serve HTTP only; do not poll queues")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(_serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The queue worker: turns queued notifications into pipeline runs for the objects they name.
+
+A notification is only a ping: the worker coalesces duplicates, re-reads every object from
+Graph and runs the same per-object pipeline as the cycles (logged as initiated by the webhook).
+Out-of-order and repeated notifications are harmless for that reason, and because an export is
+dropped when the link shows a newer read was already applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.engine.cycle import CycleNotRun
+from shared.entra.reader import DeltaExpired
+from shared.model import Action, Initiator, ProvisioningLogEntry, Status
+from shared.realtime.keeper import SubscriptionKeeper
+from shared.runtime import Runtime
+
+log = logging.getLogger("gotosync.worker")
+
+MAX_DEQUEUE = 5  # host.json queues.maxDequeueCount: the last attempt ends as a logged failure
+
+
+@dataclass
+class WorkerResult:
+    users: set[str] = field(default_factory=set)
+    by_action: dict[str, int] = field(default_factory=dict)
+    lifecycle: list[str] = field(default_factory=list)
+    skipped: str = ""
+
+
+def parse_items(body: dict[str, Any]) -> list[dict[str, Any]]:
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise ValueError("queue message has no items list")
+    return [i for i in items if isinstance(i, dict)]
+
+
+async def handle_message(rt: Runtime, body: dict[str, Any], keeper: SubscriptionKeeper) -> WorkerResult:
+    """One queue message (a batch of validated notifications)."""
+    result = WorkerResult()
+    job = await rt.store.job.get()
+    if not job.enabled:
+        # Provisioning is off: nothing is applied; the cycle after it is turned on catches up.
+        result.skipped = "provisioning is off"
+        return result
+    items = parse_items(body)
+    users: set[str] = set()
+    groups: dict[str, str] = {}  # group id -> subscription id
+    for item in items:
+        kind = item.get("kind")
+        if kind == "user" and item.get("id"):
+            users.add(str(item["id"]))
+        elif kind == "group" and item.get("id"):
+            groups[str(item["id"])] = str(item.get("subscriptionId", ""))
+        elif kind == "lifecycle":
+            result.lifecycle.append(await _lifecycle(rt, keeper, item))
+    for group_id, sub_id in groups.items():
+        users |= await _group_changes(rt, keeper, group_id, sub_id)
+    result.users = users
+    if users:
+        cycle = await rt.engine.sync_users(users, initiated_by=Initiator.WEBHOOK)
+        result.by_action = cycle.by_action
+    return result
+
+
+async def _group_changes(rt: Runtime, keeper: SubscriptionKeeper, group_id: str, sub_id: str) -> set[str]:
+    """Who joined or left the group since its last delta round (one Graph request)."""
+    sub = await rt.store.subscriptions.get(sub_id) if sub_id else None
+    if sub is None or not sub.delta_link:
+        # The /groups fallback (past the per-app subscription quota) keeps no per-group link:
+        # sync the current members; departures are caught by the next cycle (docs/realtime.md).
+        assignments = await rt.reader.assignments()
+        if group_id not in assignments:
+            return set()
+        return await rt.reader.group_member_ids(group_id, rt.settings.transitive_members)
+    try:
+        changes, next_link = await rt.reader.groups_delta(sub.delta_link)
+    except DeltaExpired:
+        sub.delta_link = await rt.reader.group_delta_link(group_id)
+        await rt.store.subscriptions.put(sub)
+        return await rt.reader.group_member_ids(group_id, rt.settings.transitive_members)
+    affected: set[str] = set()
+    for change in changes.values():
+        affected |= change.added | change.removed
+    sub.delta_link = next_link
+    await rt.store.subscriptions.put(sub)
+    return affected
+
+
+async def _lifecycle(rt: Runtime, keeper: SubscriptionKeeper, item: dict[str, Any]) -> str:
+    """§5.5: reauthorize, renew or recreate, then catch up with a delta round."""
+    sub = await rt.store.subscriptions.get(str(item.get("subscriptionId", "")))
+    event = str(item.get("event", ""))
+    if sub is not None:
+        if event == "reauthorizationRequired":
+            await keeper.reauthorize(sub)
+        elif event == "subscriptionRemoved":
+            await keeper.recreate(sub)
+    try:
+        await rt.engine.run_cycle(initiated_by=Initiator.WEBHOOK)
+    except CycleNotRun as exc:
+        log.info("catch-up cycle not run (%s): the running cycle covers the gap", exc)
+    return event
+
+
+async def record_poison(rt: Runtime, body: dict[str, Any], error: str) -> None:
+    """The last delivery of a message failed too: log a Failure per object, escrow it, move on."""
+    try:
+        items = parse_items(body)
+    except ValueError:
+        items = []
+    ids = sorted({str(i["id"]) for i in items if i.get("kind") in ("user", "group") and i.get("id")})
+    cycle_id = str(uuid.uuid4())
+    entries = [
+        ProvisioningLogEntry(
+            cycle_id=cycle_id,
+            change_id=str(uuid.uuid4()),
+            action=Action.OTHER,
+            status=Status.FAILURE,
+            source_id=oid,
+            source_name=oid,
+            initiated_by=Initiator.WEBHOOK,
+            reason=f"notification could not be processed after {MAX_DEQUEUE} attempts: {error}"[:1000],
+            error_code="InternalError",
+        )
+        for oid in ids
+    ] or [
+        ProvisioningLogEntry(
+            cycle_id=cycle_id,
+            change_id=str(uuid.uuid4()),
+            action=Action.OTHER,
+            status=Status.FAILURE,
+            source_id="",
+            source_name="(malformed queue message)",
+            initiated_by=Initiator.WEBHOOK,
+            reason=f"queue message could not be processed: {error}"[:1000],
+            error_code="InternalError",
+        )
+    ]
+    await rt.store.logs.write(entries)
+    for item in items:
+        if item.get("kind") == "user" and item.get("id"):
+            await rt.store.escrow.record_failure(str(item["id"]), "user", "InternalError", error[:500], entries[0].at)
