@@ -126,9 +126,13 @@ def main() -> int:
     parser.add_argument("--limited-users", type=int, default=1_000)
     args = parser.parse_args()
     with Azurite() as azurite:
-        rows = [asyncio.run(scenario(azurite, args.users, 0.0))]
-        if args.limited_users:
-            rows.append(asyncio.run(scenario(azurite, args.limited_users, 10.0)))
+        try:
+            rows = [asyncio.run(scenario(azurite, args.users, 0.0))]
+            if args.limited_users:
+                rows.append(asyncio.run(scenario(azurite, args.limited_users, 10.0)))
+        except Exception:
+            print("Azurite said:", *azurite.output[-20:], sep="\n")
+            raise
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))

@@ -47,6 +47,11 @@ class Azurite:
         self._output: list[str] = []
 
     @property
+    def output(self) -> list[str]:
+        """What Azurite printed (for diagnostics)."""
+        return list(self._output)
+
+    @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
@@ -75,6 +80,10 @@ class Azurite:
             "--disableTelemetry",
             "--skipApiVersionCheck",
             "--loose",
+            # Longer than aiohttp's 15 s client keep-alive: the client closes idle connections
+            # first. With Azurite's default of 5 s, a pooled connection reused just as Azurite
+            # closes it fails with "connection reset" (seen in 10,000-user cycles).
+            "--blobKeepAliveTimeout", "60", "--queueKeepAliveTimeout", "60", "--tableKeepAliveTimeout", "60",
             "--blobHost", self.host, "--blobPort", str(self.ports["blob"]),
             "--queueHost", self.host, "--queuePort", str(self.ports["queue"]),
             "--tableHost", self.host, "--tablePort", str(self.ports["table"]),

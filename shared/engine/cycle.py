@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared import telemetry
 from shared.engine.export import Outcome, export
 from shared.engine.mapping import DEFAULT_GOTO_MAPPING, Mapping, evaluate, source_value
 from shared.engine.plan import Kind, Match, Plan, Policy, plan_user
@@ -44,6 +45,7 @@ from shared.store import Store
 log = logging.getLogger("gotosync.cycle")
 
 LEASE_NAME = "cycle"
+DELETION_QUARANTINE = "DeletionThresholdExceeded"
 LEASE_SECONDS = 900
 CHECKPOINT_EVERY = 200  # objects, or
 CHECKPOINT_SECONDS = 3.0  # seconds, whichever comes first: `gotosync status` shows live progress
@@ -191,6 +193,8 @@ class _Run:
         )
         self.counts: Counter[str] = Counter()
         self.pending_logs: list[ProvisioningLogEntry] = []
+        self.pending_links: list[Link] = []
+        self.checkpointing = asyncio.Lock()
         self.exports_done = 0
         self.last_checkpoint = time.monotonic()
 
@@ -239,6 +243,8 @@ class _Run:
             else:
                 escrowed = {e.entra_id for e in await self.e.store.escrow.all() if e.entra_id in set(user_ids)}
                 await self._export_all(plans, escrowed)
+                if staged:
+                    await self._hold_deletions(staged)
             return self._result([p for p, _ in plans], staged)
         except AuthError as exc:
             await self._quarantine("EncounteredQuarantineException", f"GoTo refused the credentials: {exc}")
@@ -460,17 +466,24 @@ class _Run:
     # ---------------------------------------------------------------- deciding
 
     def _apply_threshold(self, plans: list[Plan], job: JobState) -> int:
-        """Entra's accidental-deletions guard: per cycle, disables and deletes together."""
+        """Entra's accidental-deletions guard: per cycle, disables and deletes together. While the
+        job is quarantined for it, every disable and delete waits for the admin (allow deletes,
+        or fix the cause and restart): nothing slips through a cycle at a time."""
         threshold = self.e.settings.deletion_threshold
         deprovisions = [p for p in plans if p.kind.deprovisions]
-        if threshold <= 0 or len(deprovisions) <= threshold or job.allow_deletes_once:
+        if not deprovisions or job.allow_deletes_once:
+            return 0
+        held = job.quarantine_reason.startswith(DELETION_QUARANTINE)
+        if not held and (threshold <= 0 or len(deprovisions) <= threshold):
             return 0
         for plan in deprovisions:
             plan.staged = True
-            plan.reason = (
-                f"staged: {len(deprovisions)} disables/deletes in this cycle exceed the deletion threshold "
-                f"of {threshold} ({plan.reason})"
+            why = (
+                "provisioning is quarantined for exceeding the deletion threshold"
+                if held
+                else f"{len(deprovisions)} disables/deletes in this cycle exceed the deletion threshold of {threshold}"
             )
+            plan.reason = f"staged: {why} ({plan.reason})"
         return len(deprovisions)
 
     # ---------------------------------------------------------------- exporting
@@ -510,7 +523,7 @@ class _Run:
                 if outcome.link is None:
                     await store.links.delete(plan.user.id, "user")
                 else:
-                    await store.links.put(outcome.link)
+                    await self._put_link(outcome.link)
                 if plan.user.id in escrowed:
                     await store.escrow.clear(plan.user.id, "user")
             else:
@@ -522,7 +535,7 @@ class _Run:
                 )
         elif plan.kind is Kind.NONE and cand.link is None and cand.match.target is not None:
             # Matched an existing GoTo user that is already in step: link it, nothing to write.
-            await store.links.put(
+            await self._put_link(
                 Link(
                     entra_id=plan.user.id,
                     goto_id=plan.target_id,
@@ -533,6 +546,10 @@ class _Run:
             )
         elif plan.kind is Kind.FAIL:
             await store.escrow.record_failure(plan.user.id, "user", plan.error_code, plan.reason, utcnow())
+        elif plan.staged and not self.dry_run:
+            # Held, not forgotten: escrowed so that every later cycle (incremental ones too,
+            # whose delta has moved on) re-evaluates the user until the admin decides.
+            await store.escrow.record_failure(plan.user.id, "user", "StagedDelete", plan.reason, utcnow())
         elif plan.user.id in escrowed and plan.kind in (Kind.NONE, Kind.SKIP):
             await store.escrow.clear(plan.user.id, "user")
         status = plan.log_status if outcome is None else (Status.SUCCESS if outcome.ok else Status.FAILURE)
@@ -542,16 +559,32 @@ class _Run:
         if plan.kind is not Kind.NONE or self.kind is CycleKind.INITIAL:
             self.pending_logs.append(self._entry(plan, status, error_code, reason, t0))
         self.state.processed += 1
-        if len(self.pending_logs) >= LOG_BATCH:
+        if len(self.pending_logs) >= LOG_BATCH or len(self.pending_links) >= LOG_BATCH:
             await self._flush_logs()
         now = time.monotonic()
-        if self.state.processed % CHECKPOINT_EVERY == 0 or now - self.last_checkpoint >= CHECKPOINT_SECONDS:
-            self.last_checkpoint = now
-            await self._checkpoint()
+        due = self.state.processed % CHECKPOINT_EVERY == 0 or now - self.last_checkpoint >= CHECKPOINT_SECONDS
+        if due and not self.checkpointing.locked():
+            # One checkpoint at a time; exports running meanwhile are covered by the next one.
+            async with self.checkpointing:
+                self.last_checkpoint = now
+                await self._checkpoint()
+
+    async def _put_link(self, link: Link) -> None:
+        """Targeted runs write links at once (others race with them); a cycle writes them in
+        batches with its log entries. A cycle killed before a batch is written loses no user:
+        the next run finds the GoTo user by userName (or by the 409 of a repeated create)."""
+        if self.kind is CycleKind.TARGETED:
+            await self.e.store.links.put(link)
+        else:
+            self.pending_links.append(link)
 
     async def _stale(self, plan: Plan, cand: _Candidate) -> bool:
         """A cycle's read can be older than a webhook's write that landed meanwhile (or the
-        reverse): the link's applied-at says when the read behind the last export was taken."""
+        reverse): the link's applied-at says when the read behind the last export was taken.
+        Without a link at read time there is nothing to be stale against: a create racing
+        another create meets GoTo's 409 and adopts the user."""
+        if cand.link is None:
+            return False
         current = await self.e.store.links.get(plan.user.id, "user")
         return bool(current and current.applied_at and current.applied_at > cand.read_at)
 
@@ -575,11 +608,16 @@ class _Run:
 
     def _count(self, action: str, status: str) -> None:
         self.counts[f"{action}/{status}"] += 1
+        if not self.dry_run:
+            telemetry.metrics().record_action(action, status)
         self.state.counts = dict(self.counts)
         if self.on_progress is not None:
             self.on_progress(self.state)
 
     async def _flush_logs(self) -> None:
+        if self.pending_links and not self.dry_run:
+            links, self.pending_links = self.pending_links, []
+            await self.e.store.links.put_many(links)
         if self.pending_logs and not self.dry_run:
             batch, self.pending_logs = self.pending_logs, []
             await self.e.store.logs.write(batch)
@@ -601,6 +639,7 @@ class _Run:
         if digest != self.job_assignments_hash:
             await self.e.store.assignments.replace(snapshot)
         self.state.ended = utcnow()
+        telemetry.metrics().record_cycle(self.kind.value, (self.state.ended - self.started).total_seconds())
         done = CycleProgress(**{**self.state.__dict__})
         failures = sum(n for k, n in self.counts.items() if k.endswith("/Failure"))
 
@@ -610,17 +649,30 @@ class _Run:
             job.current = None
             job.last = done
             job.staged_deletes = staged
-            job.allow_deletes_once = False
-            if staged:
+            if staged and not job.quarantine_reason.startswith(DELETION_QUARANTINE):
                 job.quarantine_reason = (
-                    f"DeletionThresholdExceeded: {staged} disables/deletes staged; allow deletes or fix and restart"
+                    f"{DELETION_QUARANTINE}: {staged} disables/deletes staged; allow deletes or fix and restart"
                 )
-                job.quarantined_since = job.quarantined_since or utcnow()
-            elif job.quarantine_reason.startswith(("DeletionThresholdExceeded", "EncounteredQuarantineException")):
-                job.quarantine_reason = ""
+                job.quarantined_since = utcnow()
+            elif not staged and job.allow_deletes_once and job.quarantine_reason.startswith(DELETION_QUARANTINE):
+                job.quarantine_reason = ""  # the admin allowed the deletes and they were done
                 job.quarantined_since = None
-            if failures == 0 or failures < len(done.counts):
-                job.last_success = done.ended
+            elif job.quarantine_reason.startswith("EncounteredQuarantineException") and failures == 0:
+                job.quarantine_reason = ""  # the credentials work again
+                job.quarantined_since = None
+            job.allow_deletes_once = False
+            job.last_success = done.ended  # the cycle ran to its end (per-object failures are escrowed)
+
+        await self.e.store.job.update(mutate)
+
+    async def _hold_deletions(self, staged: int) -> None:
+        def mutate(job: JobState) -> None:
+            if not job.quarantine_reason.startswith(DELETION_QUARANTINE):
+                job.quarantine_reason = (
+                    f"{DELETION_QUARANTINE}: {staged} disables/deletes staged; allow deletes or fix and restart"
+                )
+                job.quarantined_since = utcnow()
+            job.staged_deletes = max(job.staged_deletes, staged)
 
         await self.e.store.job.update(mutate)
 

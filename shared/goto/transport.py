@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import httpx
 
+from shared import telemetry
+
 from .auth import TokenProvider
 from .errors import (
     SERVICE_INCOMPATIBLE,
@@ -234,6 +236,7 @@ class Transport:
         status = response.status_code
         if status == 429:
             self.stats.throttled += 1
+            telemetry.metrics().record_goto_429()
         elif status >= 500 or status == 408:
             self.stats.transient += 1
         text = redact(response.text, [token])

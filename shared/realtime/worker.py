@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from shared import telemetry
 from shared.engine.cycle import CycleNotRun
 from shared.entra.reader import DeltaExpired
-from shared.model import Action, Initiator, ProvisioningLogEntry, Status
+from shared.model import Action, Initiator, ProvisioningLogEntry, Status, utcnow
 from shared.realtime.keeper import SubscriptionKeeper
 from shared.runtime import Runtime
 
@@ -64,7 +66,17 @@ async def handle_message(rt: Runtime, body: dict[str, Any], keeper: Subscription
     if users:
         cycle = await rt.engine.sync_users(users, initiated_by=Initiator.WEBHOOK)
         result.by_action = cycle.by_action
+    received = _received_at(body)
+    if received is not None:
+        telemetry.metrics().record_webhook_latency((utcnow() - received).total_seconds())
     return result
+
+
+def _received_at(body: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(body["receivedAt"]))
+    except (KeyError, ValueError):
+        return None
 
 
 async def _group_changes(rt: Runtime, keeper: SubscriptionKeeper, group_id: str, sub_id: str) -> set[str]:

@@ -31,6 +31,7 @@ TRANSIENT_CODES = frozenset(
         "ServiceUnavailable",
     }
 )
+STAGED = "StagedDelete"  # held by the deletion threshold: re-evaluated every cycle until decided
 FIRST_RETRIES = (timedelta(hours=6), timedelta(hours=12), timedelta(hours=24))
 RETRY_EVERY = timedelta(hours=24)
 GIVE_UP_AFTER = timedelta(days=28)
@@ -62,7 +63,7 @@ def next_retry(attempts: int, first_failure: datetime, now: datetime, code: str)
     deadline = first + GIVE_UP_AFTER
     if now > deadline:
         return None
-    if code in TRANSIENT_CODES:
+    if code in TRANSIENT_CODES or code == STAGED:
         return now
     slot = 1
     while first + _retry_offset(slot) <= now:  # at most ~30 rounds: now is within 28 days of first

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from shared import telemetry
 from shared.engine.cycle import CycleInterrupted, CycleNotRun, SyncEngine
 from shared.engine.mapping import DEFAULT_GOTO_MAPPING, AttributeMapping, Mapping
 from shared.model import Action, CycleKind, Status
@@ -285,3 +286,43 @@ async def test_two_cycles_never_run_at_once(make_world: Callable[..., World]) ->
     ran = [o for o in outcomes if not isinstance(o, BaseException)]
     assert len(not_run) == 1 and "lease" in str(not_run[0])
     assert len(ran) == 1 and ran[0].by_action == {"Create": 6}
+
+
+async def test_staged_deletions_stay_held_across_later_cycles_until_deletes_are_allowed(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(users=10, assign=10, goto=VISIBLE)
+    await world.cycle()
+    held = world.assigned_user_ids()[:6]
+    for uid in held:
+        world.graph.unassign(uid)
+    first = await world.cycle(settings={"deletion_threshold": 3})
+    assert first.staged == 6
+    # A quiet cycle later: the delta has moved on, but the held users are not forgotten, and a
+    # single new unassignment (below the threshold) is held too while the job is quarantined.
+    world.graph.unassign(world.assigned_user_ids()[6])
+    second = await world.cycle(settings={"deletion_threshold": 3})
+    assert second.by_action == {"StagedDelete": 7}
+    assert all(goto_user(world, uid)["active"] is True for uid in held)  # type: ignore[index]
+    async with world.store() as store:
+        assert (await store.job.get()).quarantine_reason.startswith("DeletionThresholdExceeded")
+        await store.job.update(lambda j: setattr(j, "allow_deletes_once", True))
+    third = await world.cycle(settings={"deletion_threshold": 3})
+    assert third.by_action == {"Disable": 7}
+    assert all(goto_user(world, uid)["active"] is False for uid in held)  # type: ignore[index]
+    async with world.store() as store:
+        job = await store.job.get()
+        assert job.quarantine_reason == "" and not job.allow_deletes_once
+        assert await store.escrow.count() == 0
+
+
+async def test_cycle_records_telemetry_for_actions_cycle_duration_and_goto_429s(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(users=4, assign=4)
+    world.goto.faults.inject(429, r"^/identity/v1/Users$", method="POST", count=2, retry_after=0)
+    with telemetry.recording() as metrics:
+        await world.cycle()
+    assert metrics.total(telemetry.ACTIONS, action="Create", status="Success") == 4
+    assert metrics.total(telemetry.GOTO_THROTTLED) == 2
+    assert [m.attributes for m in metrics.measurements if m.name == telemetry.CYCLE_DURATION] == [{"kind": "Initial"}]
