@@ -122,15 +122,18 @@ class FunctionsHost:
         await asyncio.gather(*(self._poll(fn) for fn in self._queue_functions()))
 
     async def stop(self) -> None:
+        await self.stop_queue_workers()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def stop_queue_workers(self) -> None:
         for task in self._pollers:
             task.cancel()
         for task in self._pollers:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._pollers.clear()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     def _http_function(self, route: str, method: str) -> Any:
         for fn in self.functions.values():

@@ -1,7 +1,13 @@
-"""`gotosync`, the admin command line: run a cycle, see the job's status, read the logs.
+"""`gotosync`, the admin command line: cycles and dry runs, provision on demand, test
+connection, start/stop/restart/allow-deletes, status, and the provisioning logs.
 
 Settings come from the environment (the same app settings the Function app reads); a local
-run against the emulators gets them from `make demo` or from a .env-style export.
+run against the emulators gets them from `make demo` or from a .env-style export. Every
+command is a thin face of shared/ops (the HTTP admin endpoints in admin_api/ are the other).
+
+Exit codes: 0 done, 1 a check failed (test-connection), 2 bad input or configuration,
+3 not run because of a cycle (lease held, provisioning off), 4 user or group not found,
+5 a service (GoTo, Graph, storage) refused or could not be reached.
 """
 
 from __future__ import annotations
@@ -10,76 +16,126 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shared.engine.cycle import CycleNotRun, CycleResult
-from shared.model import CycleProgress, Initiator, JobState, ProvisioningLogEntry
+from shared.deploy.commands import add_deploy_parsers, cmd_authorize, cmd_grant_permissions
+from shared.engine.cycle import CycleNotRun
+from shared.entra.reader import GraphReadError
+from shared.goto.errors import AuthError, GoToError
+from shared.model import CycleProgress, Initiator
+from shared.ops import CycleRunning, InvalidInput, NotFound, OpsError
+from shared.ops.connection import AUTHORIZE_AGAIN, check_connection
+from shared.ops.control import allow_deletes, parse_scopes, restart, set_provisioning
+from shared.ops.logs_export import (
+    LogQuery,
+    log_document,
+    parse_action,
+    parse_status,
+    parse_time,
+    write_csv,
+)
+from shared.ops.on_demand import print_on_demand, provision_on_demand
+from shared.ops.report import print_result, result_document
+from shared.ops.retention import purge_logs
+from shared.ops.status import load_status, watch
 from shared.runtime import open_runtime, open_store
 from shared.settings import Settings, SettingsError
+from shared.store import StoreError
+
+__all__ = ["build_parser", "log_document", "main", "parse_since", "result_document"]
 
 
 def parse_since(text: str) -> datetime:
     """An ISO date/time, or a duration back from now: 30m, 12h, 7d."""
-    text = text.strip()
-    units = {"m": "minutes", "h": "hours", "d": "days"}
-    if text[-1:] in units and text[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--since: expected an ISO time or 30m/12h/7d, got {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return parse_time(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(f"--since: {exc.detail}") from None
+
+
+def _time_arg(option: str) -> Any:
+    def parse(text: str) -> datetime:
+        try:
+            return parse_time(text, option)
+        except InvalidInput as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gotosync", description="Provision Entra ID users into GoTo.")
     sub = parser.add_subparsers(dest="command", required=True)
+
     sync = sub.add_parser("sync", help="run one sync cycle now")
     sync.add_argument("--full", action="store_true", help="an initial (full) cycle instead of an incremental one")
-    sync.add_argument("--dry-run", action="store_true", help="plan only: write nothing to GoTo or to the state")
+    sync.add_argument(
+        "--dry-run", action="store_true", help="plan only: write nothing to GoTo or to the state; show each diff"
+    )
     sync.add_argument("--json", action="store_true", help="print one JSON document")
+
+    provision = sub.add_parser("provision", help="provision one user, or a group's members, now (on demand)")
+    provision.add_argument("user", nargs="?", help="the user's UPN, mail address or object id")
+    provision.add_argument("--group", help="a group's object id or display name: provision each member")
+    provision.add_argument("--dry-run", action="store_true", help="show the steps and the action, write nothing")
+    provision.add_argument("--json", action="store_true")
+
+    test = sub.add_parser("test-connection", help="check GoTo, Microsoft Graph and storage; say what to fix")
+    test.add_argument("--json", action="store_true")
+
+    for name, text in (("start", "turn provisioning on"), ("stop", "turn provisioning off (a running cycle ends)")):
+        sub.add_parser(name, help=text).add_argument("--json", action="store_true")
+
+    restart_cmd = sub.add_parser(
+        "restart", help="restart provisioning: the next cycle is an initial one (Entra's reset scopes)"
+    )
+    restart_cmd.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        help="Watermark, Escrows, QuarantineState, ForceDeletes or Full (repeat or comma-separate); "
+        "none = Watermark,Escrows,QuarantineState",
+    )
+    restart_cmd.add_argument("--json", action="store_true")
+
+    allow = sub.add_parser("allow-deletes", help="let the next cycle carry out the disables/deletes the threshold held")
+    allow.add_argument("--now", action="store_true", help="and run that cycle now")
+    allow.add_argument("--json", action="store_true")
+
     status = sub.add_parser("status", help="the provisioning job's state")
     status.add_argument("--json", action="store_true")
+    status.add_argument("--watch", action="store_true", help="while a cycle runs, show its progress live")
+
     logs = sub.add_parser("logs", help="provisioning logs, newest first")
     logs.add_argument("--user", help="UPN, display name or object id (substring)")
+    logs.add_argument("--action", help="Create, Update, Disable, Delete, StagedDelete or Other")
+    logs.add_argument("--status", help="Success, Failure, Skipped or Warning")
+    logs.add_argument("--cycle", help="a cycle id")
     logs.add_argument("--since", type=parse_since, help="ISO time, or 30m / 12h / 7d")
-    logs.add_argument("--limit", type=int, default=50)
+    logs.add_argument("--until", type=_time_arg("until"), help="ISO time, or 30m / 12h / 7d")
+    logs.add_argument("--limit", type=int, help="at most this many entries (default 50; all with --csv)")
     logs.add_argument("--json", action="store_true")
+    logs.add_argument("--csv", metavar="DIR", type=Path, help="write Entra's three CSV files into DIR")
+
+    purge = sub.add_parser("purge-logs", help="delete provisioning logs older than LOG_RETENTION_DAYS")
+    purge.add_argument("--days", type=int, help="keep this many days instead of LOG_RETENTION_DAYS")
+    purge.add_argument("--json", action="store_true")
+    add_deploy_parsers(sub)  # authorize, grant-permissions
     return parser
 
 
-def result_document(result: CycleResult) -> dict[str, Any]:
-    doc = result.summary()
-    if result.dry_run:
-        doc["plan"] = [
-            {
-                "user": p.user.upn or p.user.id,
-                "action": p.log_action.value,
-                "status": p.log_status.value,
-                "reason": p.reason,
-                "changes": {k: [old, new] for k, (old, new) in p.changes.items()},
-            }
-            for p in result.plans
-            if p.kind.value not in ("none",)
-        ]
-    return doc
+def _print_json(doc: Any) -> None:
+    print(json.dumps(doc, indent=2, default=str))
 
 
-def print_result(console: Console, result: CycleResult) -> None:
-    kind = f"{result.kind.value} cycle" + (" (dry run)" if result.dry_run else "")
-    console.print(f"[bold]{kind}[/] {result.cycle_id} finished in {result.duration_s:.1f} s")
-    table = Table("action", "count")
-    for action, n in sorted(result.by_action.items()):
-        table.add_row(action, str(n))
-    console.print(table)
-    console.print("by status: " + ", ".join(f"{k} {v}" for k, v in sorted(result.by_status.items())))
-    if result.staged:
-        console.print(f"[yellow]{result.staged} disables/deletes staged by the deletion threshold[/]")
+# ---------------------------------------------------------------------------- cycles
 
 
 async def cmd_sync(settings: Settings, args: argparse.Namespace, console: Console) -> int:
@@ -101,106 +157,284 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace, console: Consol
         else:
             result = await rt.engine.run_cycle(full=args.full, dry_run=args.dry_run, initiated_by=Initiator.CLI)
     if args.json:
-        print(json.dumps(result_document(result), indent=2, default=str))
+        _print_json(result_document(result))
     else:
         print_result(console, result)
     return 0
 
 
-def status_document(job: JobState, escrow: int) -> dict[str, Any]:
-    def cycle(p: CycleProgress | None) -> dict[str, Any] | None:
-        if p is None:
-            return None
-        return {
-            "cycleId": p.cycle_id,
-            "kind": p.kind.value,
-            "initiatedBy": p.initiated_by.value,
-            "started": p.started.isoformat() if p.started else None,
-            "ended": p.ended.isoformat() if p.ended else None,
-            "progress": round(p.fraction, 4),
-            "processed": p.processed,
-            "total": p.total,
-            "counts": p.counts,
-        }
+async def cmd_provision(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    if args.user is None and args.group is None:
+        raise InvalidInput("user", "give a user (UPN, mail or object id) or --group")
+    async with open_runtime(settings) as rt:
+        outcome = await provision_on_demand(rt, user=args.user, group=args.group, dry_run=args.dry_run)
+    if args.json:
+        _print_json(outcome.document())
+    else:
+        print_on_demand(console, outcome)
+    return 0
 
-    return {
-        "provisioning": "on" if job.enabled else "off",
-        "quarantine": job.quarantine_reason or None,
-        "currentCycle": cycle(job.current),
-        "lastCycle": cycle(job.last),
-        "lastSuccessfulCycle": job.last_success.isoformat() if job.last_success else None,
-        "escrowed": escrow,
-        "stagedDeletes": job.staged_deletes,
-        "watermark": job.has_watermark,
-    }
+
+# ---------------------------------------------------------------------------- connection and control
+
+
+async def cmd_test_connection(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    report = await check_connection(settings)
+    if args.json:
+        _print_json(report.document())
+    else:
+        for check in report.checks:
+            mark = "[green]OK[/]  " if check.ok else "[red]FAIL[/]"
+            console.print(f"{mark} [bold]{check.name}[/]: {escape(check.detail)}")
+            if check.fix:
+                console.print(f"       fix: {escape(check.fix)}")
+    return 0 if report.ok else 1
+
+
+def _print_control(console: Console, doc: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]{doc['operation']}[/]: provisioning {doc['provisioning']}; next cycle {doc['nextCycle']}; "
+        f"quarantine: {escape(doc['quarantine'] or 'none')}"
+    )
+    if doc["scopes"]:
+        console.print(f"reset scopes: {', '.join(doc['scopes'])}")
+    if doc["escrowsDropped"]:
+        console.print(f"pending retries dropped: {doc['escrowsDropped']}")
+    if doc["quarantineLifted"]:
+        console.print(f"quarantine lifted: {escape(doc['quarantineLifted'])}")
+    for note in doc["notes"]:
+        console.print(f"note: {escape(note)}")
+
+
+async def cmd_start_stop(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    store = await open_store(settings)
+    try:
+        result = await set_provisioning(store, args.command == "start")
+    finally:
+        await store.close()
+    doc = result.document()
+    if args.json:
+        _print_json(doc)
+    else:
+        _print_control(console, doc)
+    return 0
+
+
+async def cmd_restart(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    scopes = parse_scopes([s for value in args.scope for s in value.split(",")])
+    store = await open_store(settings)
+    try:
+        doc = (await restart(store, scopes)).document()
+    finally:
+        await store.close()
+    if args.json:
+        _print_json(doc)
+    else:
+        _print_control(console, doc)
+    return 0
+
+
+async def cmd_allow_deletes(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    store = await open_store(settings)
+    try:
+        doc = (await allow_deletes(store)).document()
+    finally:
+        await store.close()
+    if args.now:
+        async with open_runtime(settings) as rt:
+            result = await rt.engine.run_cycle(initiated_by=Initiator.CLI)
+        doc["cycle"] = result.summary()
+    if args.json:
+        _print_json(doc)
+        return 0
+    _print_control(console, doc)
+    if args.now:
+        print_result(console, result)
+    return 0
+
+
+# ---------------------------------------------------------------------------- status
+
+
+def _describe_cycle(c: dict[str, Any] | None) -> str:
+    if c is None:
+        return "none"
+    share = "reading" if c["progress"] is None else f"{c['progress']:.0%}"
+    when = f"ended {c['ended']}" if c["ended"] else f"started {c['started']}"
+    state = f" [{c['state']}]" if "state" in c else ""
+    counts = ", ".join(f"{k} {v}" for k, v in c["counts"].items()) or "no changes"
+    return f"{c['kind']}{state}, {when}, {c['processed']}/{c['total']} ({share}); {counts}"
+
+
+def print_status(console: Console, doc: dict[str, Any]) -> None:
+    table = Table("field", "value", show_header=False)
+    for key, value in doc.items():
+        if key in ("currentCycle", "lastCycle"):
+            text = _describe_cycle(value)
+        elif value is None:
+            text = "—"
+        else:
+            text = str(value)
+        table.add_row(key, escape(text))
+    console.print(table)
 
 
 async def cmd_status(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     store = await open_store(settings)
     try:
-        doc = status_document(await store.job.get(), await store.escrow.count())
+        if args.watch:
+            doc = await _watch(store, settings, console, quiet=args.json)
+        else:
+            doc = await load_status(store, settings)
     finally:
         await store.close()
     if args.json:
-        print(json.dumps(doc, indent=2))
-        return 0
-    table = Table("field", "value", show_header=False)
-    for key, value in doc.items():
-        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
-    console.print(table)
+        _print_json(doc)
+    else:
+        print_status(console, doc)
     return 0
 
 
-def log_document(e: ProvisioningLogEntry) -> dict[str, Any]:
-    return {
-        "time": e.at.isoformat(),
-        "cycleId": e.cycle_id,
-        "changeId": e.change_id,
-        "action": e.action.value,
-        "status": e.status.value,
-        "source": {"id": e.source_id, "name": e.source_name},
-        "target": {"id": e.target_id, "name": e.target_name},
-        "initiatedBy": e.initiated_by.value,
-        "reason": e.reason,
-        "errorCode": e.error_code,
-        "modifiedProperties": [{"name": m.name, "old": m.old, "new": m.new} for m in e.modified],
-        "steps": [{"name": s.name, "type": s.step_type.value, "status": s.status.value, "description": s.description}
-                  for s in e.steps],
-        "durationMs": e.duration_ms,
-    }  # fmt: skip
+async def _watch(store: Any, settings: Settings, console: Console, *, quiet: bool) -> dict[str, Any]:
+    """A live progress bar over job.current, until no cycle runs."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(), console=console, transient=True, disable=quiet,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("cycle", total=None, counts="")
+
+        def on_frame(doc: dict[str, Any]) -> None:
+            current = doc["currentCycle"]
+            if current is None or current["state"] != "running":
+                return
+            counts = ", ".join(f"{k} {v}" for k, v in current["counts"].items())
+            reading = " (reading)" if current["progress"] is None else ""
+            bar.update(
+                task,
+                description=f"{current['kind']} cycle{reading}",
+                total=current["total"] or None,
+                completed=current["processed"],
+                counts=counts,
+            )
+
+        final = await watch(store, settings, on_frame)
+    if not quiet:
+        last = final["lastCycle"]
+        console.print(f"no cycle is running; last cycle: {escape(_describe_cycle(last))}", highlight=False)
+    return final
+
+
+# ---------------------------------------------------------------------------- logs
 
 
 async def cmd_logs(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    limit = args.limit if args.limit is not None else (None if args.csv else 50)
+    query = LogQuery(
+        user=args.user,
+        action=parse_action(args.action) if args.action else None,
+        status=parse_status(args.status) if args.status else None,
+        cycle_id=args.cycle,
+        since=args.since,
+        until=args.until,
+        limit=limit,
+    )
     store = await open_store(settings)
     try:
-        entries = await store.logs.query(user=args.user, since=args.since, limit=args.limit)
+        entries = await query.run(store)
     finally:
         await store.close()
-    if args.json:
-        print(json.dumps([log_document(e) for e in entries], indent=2, default=str))
+    if args.csv:
+        paths = write_csv(entries, args.csv)
+        if args.json:
+            _print_json({"entries": len(entries), "files": [str(p) for p in paths]})
+        else:
+            console.print(f"{len(entries)} entries written to:")
+            for path in paths:
+                console.print(f"  {path}")
         return 0
-    table = Table("time", "action", "status", "user", "reason")
+    if args.json:
+        _print_json([log_document(e) for e in entries])
+        return 0
+    table = Table("time (UTC)", "action", "status", "user", "target", "reason")
     for e in entries:
-        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.action.value, e.status.value, e.source_name, e.reason)
+        reason = e.reason + (f" [{e.error_code}]" if e.error_code else "")
+        table.add_row(
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.action.value,
+            e.status.value,
+            escape(e.source_name),
+            escape(e.target_id),
+            escape(reason),
+        )
     console.print(table)
     return 0
 
 
-COMMANDS = {"sync": cmd_sync, "status": cmd_status, "logs": cmd_logs}
+async def cmd_purge_logs(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    days = args.days if args.days is not None else settings.log_retention_days
+    if days < 1:
+        raise InvalidInput("--days", f"must be at least 1, got {days}")
+    store = await open_store(settings)
+    try:
+        result = await purge_logs(store, days)
+    finally:
+        await store.close()
+    doc = result.document()
+    if args.json:
+        _print_json(doc)
+    else:
+        console.print(
+            f"deleted {doc['deleted']} provisioning log entries from before {doc['keptFromDay']} "
+            f"(retention {doc['retentionDays']} days)"
+        )
+    return 0
+
+
+COMMANDS = {
+    "sync": cmd_sync,
+    "provision": cmd_provision,
+    "test-connection": cmd_test_connection,
+    "start": cmd_start_stop,
+    "stop": cmd_start_stop,
+    "restart": cmd_restart,
+    "allow-deletes": cmd_allow_deletes,
+    "status": cmd_status,
+    "logs": cmd_logs,
+    "purge-logs": cmd_purge_logs,
+    "authorize": cmd_authorize,
+    "grant-permissions": cmd_grant_permissions,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(stderr=False)
+
+    def fail(code: int, message: str) -> int:
+        print(f"gotosync: {message}", file=sys.stderr)
+        return code
+
     try:
         settings = Settings.from_env()
         return asyncio.run(COMMANDS[args.command](settings, args, console))
     except SettingsError as exc:
-        print(f"gotosync: configuration error: {exc}", file=sys.stderr)
-        return 2
-    except CycleNotRun as exc:
-        print(f"gotosync: cycle not run: {exc}", file=sys.stderr)
-        return 3
+        return fail(2, f"configuration error: {exc}")
+    except InvalidInput as exc:
+        return fail(2, str(exc))
+    except (CycleNotRun, CycleRunning) as exc:
+        return fail(3, f"not run: {exc}")
+    except NotFound as exc:
+        return fail(4, str(exc))
+    except OpsError as exc:
+        return fail(2, str(exc))
+    except AuthError as exc:
+        return fail(5, f"GoTo refused the credentials: {exc}. Fix: {AUTHORIZE_AGAIN}")
+    except GoToError as exc:
+        return fail(5, f"GoTo: {exc}")
+    except GraphReadError as exc:
+        return fail(5, f"{exc} (`gotosync test-connection` says what to fix)")
+    except StoreError as exc:
+        return fail(5, str(exc))
 
 
 if __name__ == "__main__":

@@ -29,19 +29,36 @@ class Runtime:
 
 
 def goto_token_provider(settings: Settings) -> TokenProvider:
+    """GOTO_ACCESS_TOKEN (local runs); GOTO_PAT when no refresh token is set; else the refresh-token
+    grant with the token kept in Key Vault (KEY_VAULT_URL) or the local file, where every rotated
+    token is saved and from where it is loaded when GOTO_REFRESH_TOKEN is empty."""
+    from shared.goto.token_store import (
+        StoredRefreshTokenProvider,
+        client_secret_from,
+        refresh_token_store,
+        unresolved_reference,
+    )
+
     if settings.goto_access_token:
         return StaticTokenProvider(settings.goto_access_token)
-    if settings.goto_client_id and (settings.goto_refresh_token or settings.goto_pat):
-        return OAuthTokenProvider(
-            settings.goto_client_id,
-            settings.goto_client_secret,
-            refresh_token=settings.goto_refresh_token or None,
-            pat=None if settings.goto_refresh_token else settings.goto_pat,
-            token_url=settings.goto_token_url,
+    if not settings.goto_client_id:
+        raise SettingsError(
+            "GoTo credentials are missing: set GOTO_CLIENT_ID and GOTO_CLIENT_SECRET, then run `gotosync authorize` "
+            "(or set GOTO_REFRESH_TOKEN or GOTO_PAT; or GOTO_ACCESS_TOKEN for a local run)"
         )
-    raise SettingsError(
-        "GoTo credentials are missing: set GOTO_CLIENT_ID, GOTO_CLIENT_SECRET and GOTO_REFRESH_TOKEN "
-        "(or GOTO_PAT; or GOTO_ACCESS_TOKEN for a local run)"
+    secret = client_secret_from(settings)
+    refresh_token = "" if unresolved_reference(settings.goto_refresh_token) else settings.goto_refresh_token
+    pat = "" if unresolved_reference(settings.goto_pat) else settings.goto_pat
+    if pat and not refresh_token:
+        if not secret:
+            raise SettingsError("GOTO_CLIENT_SECRET is required with GOTO_PAT (and must resolve: restart the app)")
+        return OAuthTokenProvider(settings.goto_client_id, secret, pat=pat, token_url=settings.goto_token_url)
+    return StoredRefreshTokenProvider(
+        settings.goto_client_id,
+        secret,
+        refresh_token_store(settings),
+        seed=refresh_token,
+        token_url=settings.goto_token_url,
     )
 
 

@@ -1,0 +1,1 @@
+"""Deployment helpers run by an admin from a workstation (not by the Function app)."""

@@ -1,0 +1,124 @@
+"""Cycle reports: the dry-run plan as JSON and as a table, with each object's attribute diff and
+the disables/deletes the deletion threshold would stage (reference §9 "Beat": see the held
+deletions before allowing them).
+
+A dry run is the real cycle stopped before export (docs/decisions.md D4), so what it reports
+is what the next real cycle does, as long as nothing changes in Entra or GoTo in between.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from shared.engine.cycle import CycleResult
+from shared.engine.plan import Kind, Plan
+from shared.model import Status, StepType
+
+
+def _label(path: str) -> str:
+    """`urn:…:enterprise:2.0:User:department` -> `department` (the JSON keeps the full path)."""
+    return path.rpartition(":")[2] if path.startswith("urn:") else path
+
+
+def _value(value: Any) -> str:
+    return "—" if value is None else repr(value) if not isinstance(value, str) else value
+
+
+def changes_document(plan: Plan) -> list[dict[str, Any]]:
+    return [{"attribute": path, "old": old, "new": new} for path, (old, new) in plan.changes.items()]
+
+
+def outcome_of(plan: Plan) -> tuple[str, str]:
+    """(status, error code) of a plan after the engine ran it: an export that GoTo refused
+    leaves an EntryExportError step carrying the code, while the plan still says Success."""
+    for step in plan.steps:
+        if step.step_type is StepType.EXPORT and step.status is Status.FAILURE:
+            return Status.FAILURE.value, str(step.details.get("code", ""))
+    return plan.log_status.value, plan.error_code
+
+
+def plan_document(plan: Plan, *, executed: bool = False) -> dict[str, Any]:
+    """One object's decision. `executed`: the plan went through export (its status is the outcome)."""
+    status, error_code = outcome_of(plan) if executed else (plan.log_status.value, plan.error_code)
+    return {
+        "id": plan.user.id,
+        "user": plan.user.upn or plan.user.id,
+        "displayName": plan.user.display_name,
+        "action": plan.log_action.value,
+        "kind": plan.kind.value,  # the engine's decision; for a StagedDelete the held disable or delete
+        "status": status,
+        "errorCode": error_code,
+        "reason": plan.reason,
+        "staged": plan.staged,
+        "target": {"id": plan.target_id, "userName": plan.target_name or plan.values.get("userName", "")},
+        "matchedBy": plan.matched_by,
+        # {path: [old, new]} as before, for scripts; "modifiedProperties" is the same as a list
+        "changes": {path: [old, new] for path, (old, new) in plan.changes.items()},
+        "modifiedProperties": changes_document(plan),
+    }
+
+
+def dry_run_document(result: CycleResult, *, include_unchanged: bool = False) -> dict[str, Any]:
+    """The cycle summary plus the plan. Objects already in step are counted, not listed,
+    unless `include_unchanged`."""
+    doc = result.summary()
+    listed = [p for p in result.plans if include_unchanged or p.kind is not Kind.NONE]
+    doc["inSync"] = sum(1 for p in result.plans if p.kind is Kind.NONE)
+    doc["plan"] = [plan_document(p) for p in listed]
+    doc["stagedByThreshold"] = [p.user.upn or p.user.id for p in result.plans if p.staged]
+    return doc
+
+
+def result_document(result: CycleResult) -> dict[str, Any]:
+    """`gotosync sync --json`: the summary, and for a dry run the plan as well."""
+    return dry_run_document(result) if result.dry_run else result.summary()
+
+
+def print_result(console: Console, result: CycleResult, *, show_plan: bool | None = None) -> None:
+    """The summary as a table; for a dry run (or `show_plan`) each planned object with its diff."""
+    kind = f"{result.kind.value} cycle" + (" (dry run: nothing was written)" if result.dry_run else "")
+    console.print(f"[bold]{kind}[/] {result.cycle_id} finished in {result.duration_s:.1f} s")
+    counts = Table("action", "count", title="by action")
+    for action, n in sorted(result.by_action.items()):
+        counts.add_row(action, str(n))
+    console.print(counts)
+    console.print("by status: " + (", ".join(f"{k} {v}" for k, v in sorted(result.by_status.items())) or "nothing"))
+    if show_plan is None:
+        show_plan = result.dry_run
+    if show_plan:
+        print_plans(console, [p for p in result.plans if p.kind is not Kind.NONE])
+        in_sync = sum(1 for p in result.plans if p.kind is Kind.NONE)
+        if in_sync:
+            console.print(f"{in_sync} object(s) already in sync (not listed)")
+    if result.staged:
+        verb = "would be staged" if result.dry_run else "staged"
+        console.print(
+            f"[yellow]{result.staged} disables/deletes {verb} by the deletion threshold: nothing is disabled or "
+            "deleted until an admin runs `gotosync allow-deletes` (or fixes the cause and restarts); "
+            "`gotosync sync --dry-run --full` lists them[/]"
+        )
+
+
+def print_plans(console: Console, plans: list[Plan], *, executed: bool = False) -> None:
+    if not plans:
+        console.print("no object needs a change")
+        return
+    table = Table("user", "action", "status", "attribute", "old", "new", "reason", title="plan", show_lines=True)
+    for plan in sorted(plans, key=lambda p: (p.log_action.value, p.user.upn or p.user.id)):
+        status, code = outcome_of(plan) if executed else (plan.log_status.value, plan.error_code)
+        paths = list(plan.changes)
+        cells = [
+            plan.user.upn or plan.user.id,
+            plan.log_action.value + (f" ({plan.kind.value})" if plan.staged else ""),
+            status,
+            "\n".join(_label(p) for p in paths),
+            "\n".join(_value(plan.changes[p][0]) for p in paths),
+            "\n".join(_value(plan.changes[p][1]) for p in paths),
+            plan.reason + (f" [{code}]" if code else ""),
+        ]
+        table.add_row(*(escape(c) for c in cells))
+    console.print(table)
