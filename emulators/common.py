@@ -321,6 +321,39 @@ class ThreadedServer:
         self.stop()
 
 
+class Served:
+    """start/stop/context manager for an emulator served by a ThreadedServer. The class using it
+    sets `host`, `port` and `_server = None`, and implements `make_app()`."""
+
+    host: str
+    port: int
+    _server: ThreadedServer | None
+
+    def make_app(self) -> web.Application:
+        raise NotImplementedError
+
+    def start(self) -> str:
+        """Starts serving in a daemon thread on `host`; returns the base URL."""
+        if self._server is not None:
+            raise RuntimeError("already started")
+        self._server = ThreadedServer(self.make_app, self.host, self.port)
+        url = self._server.start()
+        self.port = self._server.port
+        return url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Any:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 async def serve_forever(app: web.Application, host: str, port: int, on_ready: Callable[[int], None]) -> None:
     """Foreground serving for ``python -m emulators.X``: stops cleanly on SIGTERM or SIGINT."""
     stop = asyncio.Event()

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..common import CONTROL_PREFIX, Counters, Faults, ThreadedServer, fault_middleware
+from ..common import CONTROL_PREFIX, Counters, Faults, Served, ThreadedServer, fault_middleware
 from .admin import add_admin_routes
 from .control import add_goto_control_routes
 from .model import DEFAULT_DOMAINS, DEFAULT_G2M_SEATS, GoToError, GoToModel, GoToSwitches, OAuthError
@@ -89,7 +89,7 @@ def rate_limit_middleware(model: GoToModel) -> Any:
     return rate_limit
 
 
-class GoToEmulator(GoToModel):
+class GoToEmulator(Served, GoToModel):
     """A local GoTo: SCIM at ``/identity/v1``, Admin API at ``/admin/rest/v1``, OAuth at
     ``/oauth``, control surface at ``/_emulator``. All of :class:`GoToModel`'s control methods
     are available directly on the emulator (users(), add_user(), issue_access_token(), ...)."""
@@ -133,27 +133,6 @@ class GoToEmulator(GoToModel):
         return render_error(self, status, code, message)
 
     # ---------------------------------------------------------------- lifecycle
-
-    def start(self) -> str:
-        """Starts serving in a background thread; returns the base URL."""
-        if self._server is not None:
-            raise RuntimeError("already started")
-        self._server = ThreadedServer(self.make_app, self.host, self.port)
-        url = self._server.start()
-        self.port = self._server.port
-        return url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> GoToEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

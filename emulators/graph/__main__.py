@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    asyncio.run(serve_forever(emulator.app(), args.host, args.port, ready))
+    asyncio.run(serve_forever(emulator.make_app(), args.host, args.port, ready))
     return 0
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulators.common import Counters, Faults, ThreadedServer
+from emulators.common import Counters, Faults, Served, ThreadedServer
 
 from .app import API_PREFIX, build_app
 from .config import GraphConfig
@@ -19,7 +19,7 @@ from .model import ANY_ROLE, USER_PROPERTIES, Tenant
 from .seeding import generate, load_seed
 
 
-class GraphEmulator:
+class GraphEmulator(Served):
     """A local Microsoft Graph (v1.0) for one tenant. Control methods are thread-safe and may
     be called before or after ``start``."""
 
@@ -47,29 +47,8 @@ class GraphEmulator:
         self._server: ThreadedServer | None = None
 
     # --- server --------------------------------------------------------------------------------
-    def app(self) -> web.Application:
+    def make_app(self) -> web.Application:
         return build_app(self)
-
-    def start(self) -> str:
-        """Starts serving in a daemon thread; returns the base URL (without /v1.0)."""
-        if self._server is not None:
-            raise RuntimeError("already started")
-        self._server = ThreadedServer(self.app, host=self.host, port=self.port)
-        url = self._server.start()
-        self.port = self._server.port
-        return url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> GraphEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

@@ -11,8 +11,6 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from .auth import TokenProvider
 from .errors import SERVICE_INCOMPATIBLE, AuthError, Conflict, GoToError, LicenseLimitExceeded, NotFound, Op
 from .scim import GETGO_URN, GoToScimClient
@@ -30,32 +28,13 @@ class GoToAdminClient:
         *,
         account_key: str | None = None,
         scim: GoToScimClient | None = None,
-        rate_limit: float | None = 10.0,
-        burst: float = 1.0,
-        max_concurrency: int = 4,
-        timeout: float = 30.0,
-        max_attempts: int = 5,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
-        max_retry_after: float = 120.0,
-        read_only: bool = False,
-        http_transport: httpx.AsyncBaseTransport | None = None,
         transport: Transport | None = None,
+        **transport_options: Any,
     ) -> None:
-        self._t = transport or Transport(
-            base_url,
-            token_provider,
-            rate_limit=rate_limit,
-            burst=burst,
-            max_concurrency=max_concurrency,
-            timeout=timeout,
-            max_attempts=max_attempts,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-            max_retry_after=max_retry_after,
-            read_only=read_only,
-            http_transport=http_transport,
-        )
+        """`transport_options` are Transport's pacing, retry and dry-run options (rate_limit,
+        burst, max_concurrency, timeout, max_attempts, backoff_base, backoff_cap,
+        max_retry_after, read_only, http_transport), as for GoToScimClient."""
+        self._t = transport or Transport(base_url, token_provider, **transport_options)
         self._account_key = str(account_key) if account_key else None
         self._scim = scim
         self._account_lock = asyncio.Lock()
