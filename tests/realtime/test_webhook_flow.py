@@ -188,3 +188,22 @@ async def test_poison_message_ends_as_a_logged_failure(make_live: Callable[..., 
     failures = await store.logs.query(status=None)
     assert any(e.status.value == "Failure" and "malformed" in e.reason for e in failures)
     assert await queue.length() == 0
+
+
+async def test_past_the_group_limit_one_groups_subscription_replaces_per_group_ones(
+    make_live: Callable[..., Any], monkeypatch: Any
+) -> None:
+    live = await make_live(users=6, assign=0, goto=VISIBLE)
+    graph = live.world.graph
+    ids = list(graph.tenant.users)
+    groups = [graph.create_group(f"GoTo {i}") for i in range(3)]
+    for i, gid in enumerate(groups):
+        graph.add_member(gid, ids[i])
+        graph.assign(gid, "MeetingOrganizer")
+    monkeypatch.setenv("SUBSCRIPTION_GROUP_LIMIT", "2")
+    await live.world.cycle()
+    await live.keeper_pass()
+    assert sorted(s["resource"] for s in graph.subscriptions()) == ["/groups", "/users"]
+    graph.add_member(groups[1], ids[4])  # the fallback syncs the group's current members
+    await live.settle()
+    assert goto_user(live, ids[4]) is not None
