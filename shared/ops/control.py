@@ -154,11 +154,10 @@ async def restart(store: Store, scopes: Iterable[ResetScope], *, operation: str 
         result.held_deletes = before.staged_deletes
 
         def mutate(job: JobState) -> None:
-            if ResetScope.WATERMARK in chosen or ResetScope.FORCE_DELETES in chosen:
-                # Held objects were planned by a cycle whose delta links and assignment snapshot
-                # are already stored (and a quiet cycle since may have cleared the count): only
-                # a full re-read finds them again.
+            if ResetScope.WATERMARK in chosen:
                 _clear_watermark(job)
+            # ForceDeletes needs no full re-read: the engine escrows every held disable/delete,
+            # so the next cycle, incremental or not, re-evaluates exactly those users.
             if ResetScope.QUARANTINE_STATE in chosen:
                 job.quarantine_reason = ""
                 job.quarantined_since = None
