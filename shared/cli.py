@@ -1,11 +1,12 @@
 """`gotosync`, the admin command line: cycles and dry runs, provision on demand, test
-connection, start/stop/restart/allow-deletes, status, and the provisioning logs.
+connection, start/stop/restart/allow-deletes, status, the provisioning logs, and the attribute
+mapping (validate a file, preview a user).
 
 Settings come from the environment (the same app settings the Function app reads); a local
 run against the emulators gets them from `make demo` or from a .env-style export. Every
 command is a thin face of shared/ops (the HTTP admin endpoints in admin_api/ are the other).
 
-Exit codes: 0 done, 1 a check failed (test-connection), 2 bad input or configuration,
+Exit codes: 0 done, 1 a check failed (test-connection, mapping validate), 2 bad input or configuration,
 3 not run because of a cycle (lease held, provisioning off), 4 user or group not found,
 5 a service (GoTo, Graph, storage) refused or could not be reached.
 """
@@ -29,6 +30,7 @@ from shared.deploy.commands import add_deploy_parsers, cmd_authorize, cmd_grant_
 from shared.engine.cycle import CycleNotRun
 from shared.entra.reader import GraphReadError
 from shared.goto.errors import AuthError, GoToError
+from shared.mapping import ExpressionSyntaxError, MappingConfigError, MappingError, load_mapping
 from shared.model import CycleProgress, Initiator
 from shared.ops import CycleRunning, InvalidInput, NotFound, OpsError
 from shared.ops.connection import AUTHORIZE_AGAIN, check_connection
@@ -127,6 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     purge = sub.add_parser("purge-logs", help="delete provisioning logs older than LOG_RETENTION_DAYS")
     purge.add_argument("--days", type=int, help="keep this many days instead of LOG_RETENTION_DAYS")
     purge.add_argument("--json", action="store_true")
+
+    mapping = sub.add_parser("mapping", help="attribute mappings: validate a mapping file, preview a user")
+    mapping_sub = mapping.add_subparsers(dest="mapping_command", required=True)
+    validate = mapping_sub.add_parser("validate", help="check a mapping file; every problem names its mapping")
+    validate.add_argument("file", help="the JSON mapping file (or builtin:goto / builtin:scim)")
+    validate.add_argument("--json", action="store_true")
+    preview = mapping_sub.add_parser(
+        "preview", help="each target attribute for one user: the source values and the result (writes nothing)"
+    )
+    preview.add_argument("user", help="the user's UPN, mail address or object id")
+    preview.add_argument("--file", help="a mapping file to preview instead of MAPPING_FILE")
+    preview.add_argument("--json", action="store_true")
     add_deploy_parsers(sub)  # authorize, grant-permissions
     return parser
 
@@ -390,6 +404,87 @@ async def cmd_purge_logs(settings: Settings, args: argparse.Namespace, console: 
     return 0
 
 
+# ---------------------------------------------------------------------------- mapping
+
+
+def _error_document(error: MappingError) -> dict[str, Any]:
+    doc: dict[str, Any] = {"mapping": error.mapping, "problem": error.problem}
+    if isinstance(error, ExpressionSyntaxError):
+        doc["position"] = error.position
+        doc["expression"] = error.expression
+    return doc
+
+
+async def cmd_mapping(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    if args.mapping_command == "validate":
+        return _mapping_validate(args, console)
+    return await _mapping_preview(settings, args, console)
+
+
+def _mapping_validate(args: argparse.Namespace, console: Console) -> int:
+    try:
+        config = load_mapping(args.file)
+    except MappingConfigError as exc:
+        if args.json:
+            _print_json({"file": args.file, "valid": False, "errors": [_error_document(e) for e in exc.errors]})
+        else:
+            console.print(f"[red]{escape(args.file)}: {len(exc.errors)} problem(s)[/]", highlight=False)
+            for error in exc.errors:
+                console.print(f"  - {escape(str(error))}".replace("\n", "\n    "), highlight=False)
+        return 1
+    doc = {
+        "file": args.file,
+        "valid": True,
+        "mappings": len(config.users),
+        "scopingFilters": len(config.scoping),
+        "matching": [m.target for m in config.matching()],
+        "graphSelect": config.graph_select(),
+        "digest": config.digest(),
+    }
+    if args.json:
+        _print_json(doc)
+    else:
+        console.print(
+            f"[green]{escape(args.file)}: valid[/] — {doc['mappings']} mapping(s), {doc['scopingFilters']} scoping "
+            f"filter(s); matching: {', '.join(doc['matching'])}; reads: {', '.join(doc['graphSelect'])}",
+            highlight=False,
+        )
+    return 0
+
+
+async def _mapping_preview(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    from shared.engine.preview import preview_user
+
+    config = load_mapping(args.file) if args.file else None
+    async with open_runtime(settings, mapping=config) as rt:
+        preview = await preview_user(rt, args.user)
+    doc = preview.document()
+    if args.json:
+        _print_json(doc)
+        return 0
+    user = doc["user"]
+    console.print(
+        f"[bold]{escape(str(user['userPrincipalName'] or user['id']))}[/] ({escape(user['displayName'])}): "
+        f"{doc['action']} {doc['status']}" + (f" [{doc['errorCode']}]" if doc["errorCode"] else "")
+        + f" — {escape(doc['reason'])}",
+        highlight=False,
+    )  # fmt: skip
+    for check in doc["scope"]:
+        mark = "pass" if check["passed"] else "fail"
+        console.print(f"  scope: {check['check']}: {mark} ({escape(check['detail'])})", highlight=False)
+    if doc["licenses"] is not None:
+        console.print(f"  licenses: {doc['licenses']['held']} -> {doc['licenses']['wanted']}", highlight=False)
+    table = Table("target", "mapping", "source values", "result")
+    for a in doc["attributes"]:
+        values = ", ".join(f"{k}={v!r}" for k, v in a["sourceValues"].items()) or "—"
+        result = repr(a["result"]) if a["status"] == "sent" else a["status"]
+        if a.get("error"):
+            result = f"error: {a['error']}"
+        table.add_row(escape(a["target"]), escape(f"{a['type']}: {a['source']}"), escape(values), escape(result))
+    console.print(table)
+    return 0
+
+
 COMMANDS = {
     "sync": cmd_sync,
     "provision": cmd_provision,
@@ -401,6 +496,7 @@ COMMANDS = {
     "status": cmd_status,
     "logs": cmd_logs,
     "purge-logs": cmd_purge_logs,
+    "mapping": cmd_mapping,
     "authorize": cmd_authorize,
     "grant-permissions": cmd_grant_permissions,
 }
@@ -419,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(COMMANDS[args.command](settings, args, console))
     except SettingsError as exc:
         return fail(2, f"configuration error: {exc}")
+    except MappingConfigError as exc:
+        return fail(2, f"mapping error: {exc}")
     except InvalidInput as exc:
         return fail(2, str(exc))
     except (CycleNotRun, CycleRunning) as exc:

@@ -1,4 +1,5 @@
-"""Wires the engine's parts from Settings: the store, the Graph reader, the GoTo client.
+"""Wires the engine's parts from Settings: the store, the Graph reader, the GoTo clients (SCIM,
+and the Admin API for licenses), and the attribute mapping (MAPPING_FILE).
 
 Every entrance (timer, CLI, later the webhook worker) opens its engine here, so that all of
 them run with the same configuration.
@@ -13,8 +14,10 @@ from dataclasses import dataclass
 from shared.engine.cycle import SyncEngine
 from shared.entra.graph import make_graph_client
 from shared.entra.reader import EntraReader
+from shared.goto.admin import GoToAdminClient
 from shared.goto.auth import OAuthTokenProvider, StaticTokenProvider, TokenProvider
 from shared.goto.scim import GoToScimClient
+from shared.mapping import MappingConfig, MappingConfigError, load_mapping
 from shared.settings import Settings, SettingsError
 from shared.store import Store
 
@@ -26,6 +29,7 @@ class Runtime:
     reader: EntraReader
     scim: GoToScimClient
     engine: SyncEngine
+    admin: GoToAdminClient | None = None  # the Admin API (licenses); None when not opened
 
 
 def goto_token_provider(settings: Settings) -> TokenProvider:
@@ -75,8 +79,14 @@ async def open_store(settings: Settings) -> Store:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+async def open_runtime(settings: Settings, mapping: MappingConfig | None = None) -> AsyncIterator[Runtime]:
+    """`mapping` replaces MAPPING_FILE (for `gotosync mapping preview --file`). A broken mapping
+    file is a SettingsError naming MAPPING_FILE and every problem, raised before anything opens."""
     settings.require("service_principal_id")
+    try:
+        config = mapping if mapping is not None else load_mapping(settings.mapping_file)
+    except MappingConfigError as exc:
+        raise SettingsError(f"MAPPING_FILE: {exc}") from exc
     store = await open_store(settings)
     graph, credential = make_graph_client(settings.graph_base_url, settings.graph_static_token)
     tokens = goto_token_provider(settings)
@@ -88,10 +98,19 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         patch_style=settings.goto_patch_style,
         send_active=settings.goto_send_active,
     )
+    # The Admin API client costs nothing until used: the engine calls it only with ROLE_LICENSES.
+    admin = GoToAdminClient(
+        settings.goto_admin_url,
+        tokens,
+        scim=scim,
+        rate_limit=settings.goto_rate_limit,
+        max_concurrency=settings.goto_max_concurrency,
+    )
     reader = EntraReader(graph, settings.service_principal_id, settings.graph_base_url)
     try:
-        async with scim:
-            yield Runtime(settings, store, reader, scim, SyncEngine(settings, store, reader, scim))
+        async with scim, admin:
+            engine = SyncEngine(settings, store, reader, scim, mapping=config, admin=admin)
+            yield Runtime(settings, store, reader, scim, engine, admin)
     finally:
         await store.close()
         await credential.close()

@@ -20,12 +20,14 @@ from typing import Any
 
 from shared import telemetry
 from shared.engine.export import Outcome, export
-from shared.engine.mapping import DEFAULT_GOTO_MAPPING, Mapping, evaluate, source_value
+from shared.engine.licenses import DEFAULT_ACCESS, LicenseMap, config_digest, resolve_names
 from shared.engine.plan import Kind, Match, Plan, Policy, plan_user
 from shared.engine.scim_paths import get_value
 from shared.entra.reader import DeltaExpired, EntraReader, UserChange
-from shared.goto.errors import AuthError
+from shared.goto.admin import GoToAdminClient
+from shared.goto.errors import AuthError, GoToError
 from shared.goto.scim import GoToScimClient
+from shared.mapping import MappingConfig, SourceContext, evaluate_user, load_mapping
 from shared.model import (
     Assignment,
     CycleKind,
@@ -107,20 +109,66 @@ class SyncEngine:
         store: Store,
         reader: EntraReader,
         scim: GoToScimClient,
-        mapping: Mapping = DEFAULT_GOTO_MAPPING,
+        mapping: MappingConfig | None = None,
+        admin: GoToAdminClient | None = None,
     ) -> None:
+        """`mapping`: the attribute mapping (default: MAPPING_FILE, loaded and validated here;
+        MappingConfigError names every problem). `admin`: the Admin API client, needed when
+        ROLE_LICENSES is set (licenses are then managed; otherwise never called)."""
         self.settings = settings
         self.store = store
         self.reader = reader
         self.scim = scim
-        self.mapping = mapping
+        self.mapping = mapping if mapping is not None else load_mapping(settings.mapping_file)
+        self.matching = tuple(self.mapping.matching())
+        self._matching_only = MappingConfig(users=self.matching)
+        self.admin = admin
+        if settings.role_licenses and admin is None:
+            raise ValueError("ROLE_LICENSES is set: the engine needs the GoTo Admin API client")
         self.policy = Policy(
             default_access_only=settings.default_access_only,
             skip_out_of_scope_deletions=settings.skip_out_of_scope_deletions,
             hard_delete_action=settings.hard_delete_action,
             verified_domains=settings.verified_domains,
+            default_access_licensed=DEFAULT_ACCESS in settings.role_licenses,
         )
-        self.select = mapping.graph_select()
+        self.select = self.mapping.graph_select()
+        # The effective configuration: when it differs from the one the last full cycle ran
+        # with, the next cycle is a full one (as Entra restarts after a mapping change).
+        self.config_hash = config_digest(self.mapping.digest(), settings.role_licenses, settings.default_access_only)
+
+    def matching_values(self, user: SourceUser) -> list[tuple[str, str]]:
+        """(target attribute, value) for each matching attribute in precedence order that has a
+        value for this user: the mapped (possibly computed) value GoTo is searched for."""
+        result = evaluate_user(
+            self._matching_only,
+            SourceContext(
+                attributes=user.attributes,
+                object_id=user.id,
+                is_soft_deleted=False,
+                app_roles=tuple(sorted(user.roles)),
+                creating=False,
+            ),
+        )
+        out = []
+        for m in self.matching:
+            value = result.values.get(m.target)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                value = str(value)
+            if isinstance(value, str) and value:
+                out.append((m.target, value))
+        return out
+
+    async def license_map(self) -> LicenseMap | None:
+        """ROLE_LICENSES resolved against the account's licenses (one Admin API read); None when
+        licenses are not managed (ROLE_LICENSES empty: the Admin API is never called)."""
+        if not self.settings.role_licenses or self.admin is None:
+            return None
+        return resolve_names(self.settings.role_licenses, await self.admin.licenses())
+
+    async def set_licenses(self, user_key: str, license_keys: list[str]) -> None:
+        assert self.admin is not None
+        await self.admin.set_user_licenses(await self.admin.account_key(), user_key, license_keys)
 
     # ---------------------------------------------------------------- entry point
 
@@ -147,6 +195,9 @@ class SyncEngine:
             interrupted = job.current is not None and job.current.ended is None and not job.current.dry_run
             kind = CycleKind.INCREMENTAL
             if full or not job.has_watermark or (interrupted and job.current and job.current.kind is CycleKind.INITIAL):
+                kind = CycleKind.INITIAL
+            elif job.config_hash and job.config_hash != self.config_hash:
+                log.info("the mapping, scoping filters or role licenses changed: a full cycle re-evaluates everyone")
                 kind = CycleKind.INITIAL
             run = _Run(self, cycle_id, kind, dry_run, initiated_by, progress, stop_after, lease)
             return await run.execute(job)
@@ -197,6 +248,12 @@ class _Run:
         self.checkpointing = asyncio.Lock()
         self.exports_done = 0
         self.last_checkpoint = time.monotonic()
+        self.licenses: LicenseMap | None = None
+
+    def _plan_all(self, candidates: list[_Candidate]) -> list[tuple[Plan, _Candidate]]:
+        return [
+            (plan_user(c.user, c.link, c.match, self.e.mapping, self.e.policy, self.licenses), c) for c in candidates
+        ]
 
     async def execute(self, job: JobState) -> CycleResult:
         store = self.e.store
@@ -213,7 +270,9 @@ class _Run:
                     log.warning("%s", exc)
                     self.kind = self.state.kind = CycleKind.INITIAL
                     candidates, new_links, snapshot, escrowed = await self._read_full()
-            plans = [(plan_user(c.user, c.link, c.match, self.e.mapping, self.e.policy), c) for c in candidates]
+            if candidates:
+                self.licenses = await self.e.license_map()
+            plans = self._plan_all(candidates)
             self.state.total = len(plans)
             staged = self._apply_threshold([p for p, _ in plans], job)
             if self.dry_run:
@@ -234,7 +293,9 @@ class _Run:
         self.job_assignments_hash = job.assignments_hash
         try:
             candidates = await self._read_targeted(user_ids)
-            plans = [(plan_user(c.user, c.link, c.match, self.e.mapping, self.e.policy), c) for c in candidates]
+            if candidates:
+                self.licenses = await self.e.license_map()
+            plans = self._plan_all(candidates)
             self.state.total = len(plans)
             staged = self._apply_threshold([p for p, _ in plans], job)
             if self.dry_run:
@@ -338,7 +399,7 @@ class _Run:
         index: dict[str, list[dict[str, Any]]] = {}
         async for resource in self.e.scim.list_users():
             index.setdefault("id:" + str(resource.get("id")), []).append(resource)
-            for m in self.e.mapping.matching:
+            for m in self.e.matching:
                 value = _target_value(resource, m.target)
                 if value:
                     index.setdefault(f"{m.target}:{value.lower()}", []).append(resource)
@@ -352,17 +413,15 @@ class _Run:
                 return Match(hits[0], "link")
             link_lost = True
         tried = []
-        for m in self.e.mapping.matching:
-            value = source_value(user, m.source, soft_deleted=False)
-            if not isinstance(value, str) or not value:
-                continue
-            hits = index.get(f"{m.target}:{value.lower()}", [])
-            tried.append((m.target, value, len(hits)))
+        values = self.e.matching_values(user)
+        for target, value in values:
+            hits = index.get(f"{target}:{value.lower()}", [])
+            tried.append((target, value, len(hits)))
             if len(hits) == 1:
-                return Match(hits[0], m.target, tuple(tried), link_lost=link_lost)
+                return Match(hits[0], target, tuple(tried), link_lost=link_lost)
             if len(hits) > 1:
-                return Match(None, m.target, tuple(tried), duplicates=len(hits), link_lost=link_lost)
-        return Match(None, "", tuple(tried), link_lost=link_lost)
+                return Match(None, target, tuple(tried), duplicates=len(hits), link_lost=link_lost)
+        return Match(None, "", tuple(tried), link_lost=link_lost, no_value=not values)
 
     async def _match_remote(self, user: SourceUser, link: Link | None) -> Match:
         """Incremental cycles: the target lookup is repeated per object, as Entra does."""
@@ -373,17 +432,22 @@ class _Run:
                 return Match(target, "link")
             link_lost = True
         tried = []
-        for m in self.e.mapping.matching:
-            value = source_value(user, m.source, soft_deleted=False)
-            if not isinstance(value, str) or not value:
-                continue
-            hits = await self.e.scim.find_users(m.target, value)
-            tried.append((m.target, value, len(hits)))
+        values = self.e.matching_values(user)
+        for target, value in values:
+            try:
+                hits = await self.e.scim.find_users(target, value)
+            except GoToError as exc:
+                if isinstance(exc, AuthError):
+                    raise
+                # e.g. GoTo cannot filter on this matching attribute: this user fails, not the cycle.
+                problem = (exc.code, f"GoTo refused the lookup {target} eq {value!r}: {exc}")
+                return Match(None, target, tuple(tried), link_lost=link_lost, error=problem)
+            tried.append((target, value, len(hits)))
             if len(hits) == 1:
-                return Match(hits[0], m.target, tuple(tried), link_lost=link_lost)
+                return Match(hits[0], target, tuple(tried), link_lost=link_lost)
             if len(hits) > 1:
-                return Match(None, m.target, tuple(tried), duplicates=len(hits), link_lost=link_lost)
-        return Match(None, "", tuple(tried), link_lost=link_lost)
+                return Match(None, target, tuple(tried), duplicates=len(hits), link_lost=link_lost)
+        return Match(None, "", tuple(tried), link_lost=link_lost, no_value=not values)
 
     async def _read_incremental(
         self, job: JobState
@@ -517,7 +581,8 @@ class _Run:
             plan.kind = Kind.SKIP
             plan.reason = "a newer read of this user was already applied; this older read is dropped"
         if plan.kind.writes and not plan.staged:
-            outcome = await export(plan, self.e.scim, cand.match.target, cand.read_at)
+            set_licenses = self.e.set_licenses if self.licenses is not None else None
+            outcome = await export(plan, self.e.scim, cand.match.target, cand.read_at, set_licenses)
             self.exports_done += 1
             if outcome.ok:
                 if outcome.link is None:
@@ -528,10 +593,12 @@ class _Run:
                     await store.escrow.clear(plan.user.id, "user")
             else:
                 assert outcome.error is not None
+                if outcome.partial and outcome.link is not None:
+                    await self._put_link(outcome.link)  # the SCIM write was done: keep what it did
                 if isinstance(outcome.error, AuthError):
                     raise outcome.error
                 await store.escrow.record_failure(
-                    plan.user.id, "user", outcome.error.code, str(outcome.error), utcnow()
+                    plan.user.id, "user", outcome.error.code, _failure_reason(outcome), utcnow()
                 )
         elif plan.kind is Kind.NONE and cand.link is None and cand.match.target is not None:
             # Matched an existing GoTo user that is already in step: link it, nothing to write.
@@ -540,7 +607,7 @@ class _Run:
                     entra_id=plan.user.id,
                     goto_id=plan.target_id,
                     matched_by=cand.match.matched_by,
-                    exported=evaluate(self.e.mapping, plan.user, creating=False),
+                    exported=dict(plan.values),
                     applied_at=cand.read_at,
                 )
             )
@@ -554,7 +621,7 @@ class _Run:
             await store.escrow.clear(plan.user.id, "user")
         status = plan.log_status if outcome is None else (Status.SUCCESS if outcome.ok else Status.FAILURE)
         error_code = plan.error_code if outcome is None or outcome.ok else outcome.error.code  # type: ignore[union-attr]
-        reason = plan.reason if outcome is None or outcome.ok else str(outcome.error)
+        reason = plan.reason if outcome is None or outcome.ok else _failure_reason(outcome)
         self._count(plan.log_action.value, status.value)
         if plan.kind is not Kind.NONE or self.kind is CycleKind.INITIAL:
             self.pending_logs.append(self._entry(plan, status, error_code, reason, t0))
@@ -601,7 +668,7 @@ class _Run:
             initiated_by=self.initiated_by,
             reason=reason,
             error_code=error_code,
-            modified=[ModifiedProperty(k, old, new) for k, (old, new) in plan.changes.items()],
+            modified=_modified(plan),
             steps=list(plan.steps),
             duration_ms=int((time.perf_counter() - t0) * 1000),
         )
@@ -642,10 +709,12 @@ class _Run:
         telemetry.metrics().record_cycle(self.kind.value, (self.state.ended - self.started).total_seconds())
         done = CycleProgress(**{**self.state.__dict__})
         failures = sum(n for k, n in self.counts.items() if k.endswith("/Failure"))
+        config_hash = self.e.config_hash
 
         def mutate(job: JobState) -> None:
             job.users_delta_link, job.groups_delta_link = new_links
             job.assignments_hash = digest
+            job.config_hash = config_hash  # a full cycle ran with it (or it is the first one stored)
             job.current = None
             job.last = done
             job.staged_deletes = staged
@@ -735,6 +804,22 @@ def _exported_name(link: Link | None) -> str:
     """A deleted user comes back from delta with its id only: name it by what we last sent."""
     value = link.exported.get("userName") if link else None
     return value if isinstance(value, str) else ""
+
+
+def _modified(plan: Plan) -> list[ModifiedProperty]:
+    modified = [ModifiedProperty(k, plan.shown(k, old), plan.shown(k, new)) for k, (old, new) in plan.changes.items()]
+    if plan.licenses is not None:
+        modified.append(ModifiedProperty("licenses", list(plan.licenses[0]), list(plan.licenses[1])))
+    return modified
+
+
+def _failure_reason(outcome: Outcome) -> str:
+    if not outcome.partial:
+        return str(outcome.error)
+    plan = outcome.plan
+    what = "assigned" if plan.licenses and plan.licenses[1] else "released"
+    done = {Kind.CREATE: "created", Kind.DISABLE: "disabled"}.get(plan.kind, "updated")
+    return f"the GoTo user was {done}, but its licenses could not be {what}: {outcome.error}"
 
 
 def _target_value(resource: dict[str, Any], path: str) -> str:

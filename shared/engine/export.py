@@ -1,12 +1,14 @@
 """Export: carries out one plan against GoTo and says what became of it.
 
-The only module of the engine that writes to GoTo. A dry run never reaches it: the cycle
+The only module of the engine that writes to GoTo: the SCIM write first, then (when the plan
+changes them) the user's licenses through the Admin API. A dry run never reaches it: the cycle
 reports plans instead of exporting them.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +19,9 @@ from shared.goto.errors import Conflict, GoToError
 from shared.goto.scim import GoToScimClient
 from shared.model import Link, ProvisioningStep, Status, StepType
 
+# (GoTo user key, license keys): sets the user's whole license set through the Admin API.
+LicenseSetter = Callable[[str, list[str]], Awaitable[None]]
+
 
 @dataclass
 class Outcome:
@@ -25,27 +30,67 @@ class Outcome:
     link: Link | None  # the link to store (None: delete the stored link)
     error: GoToError | None = None
     target_id: str = ""
+    # The SCIM write was done but the license change failed: the link is stored all the same
+    # (with the licenses held before) and the failure is logged and escrowed.
+    partial: bool = False
 
 
-async def export(plan: Plan, scim: GoToScimClient, target: dict[str, Any] | None, read_at: datetime) -> Outcome:
-    """Applies the plan's action; never raises a GoToError (it is returned in the outcome)."""
+async def export(
+    plan: Plan,
+    scim: GoToScimClient,
+    target: dict[str, Any] | None,
+    read_at: datetime,
+    set_licenses: LicenseSetter | None = None,
+) -> Outcome:
+    """Applies the plan's action, then its license change; never raises a GoToError (it is
+    returned in the outcome)."""
     try:
         if plan.kind is Kind.CREATE:
-            return await _create(plan, scim, read_at)
-        if plan.kind in (Kind.UPDATE, Kind.ENABLE):
-            return await _update(plan, scim, target or {}, read_at)
-        if plan.kind is Kind.DISABLE:
-            return await _disable(plan, scim, target or {}, read_at)
-        if plan.kind is Kind.DELETE:
+            outcome = await _create(plan, scim, read_at)
+        elif plan.kind in (Kind.UPDATE, Kind.ENABLE):
+            outcome = await _update(plan, scim, target or {}, read_at)
+        elif plan.kind is Kind.DISABLE:
+            outcome = await _disable(plan, scim, target or {}, read_at)
+        elif plan.kind is Kind.DELETE:
             await scim.delete_user(plan.target_id)
             _step(plan, "EntryExportDelete", f"Deleted GoTo user {plan.target_id}")
             return Outcome(plan, True, None, target_id=plan.target_id)
+        else:
+            raise ValueError(f"nothing to export for a {plan.kind} plan")
     except GoToError as exc:
         plan.steps.append(
             ProvisioningStep("EntryExportError", StepType.EXPORT, Status.FAILURE, str(exc), {"code": exc.code})
         )
         return Outcome(plan, False, plan.link, exc, plan.target_id)
-    raise ValueError(f"nothing to export for a {plan.kind} plan")
+    return await _licenses(outcome, set_licenses)
+
+
+async def _licenses(outcome: Outcome, set_licenses: LicenseSetter | None) -> Outcome:
+    """After the SCIM write: the license change, if the plan has one (Admin API)."""
+    plan, link = outcome.plan, outcome.link
+    if plan.licenses is None or set_licenses is None or link is None:
+        return outcome
+    held, wanted = plan.licenses
+    try:
+        await set_licenses(outcome.target_id or plan.target_id, wanted)
+    except GoToError as exc:
+        what = "assign" if wanted else "release"
+        plan.steps.append(
+            ProvisioningStep(
+                "EntryExportError",
+                StepType.EXPORT,
+                Status.FAILURE,
+                f"could not {what} licenses {wanted or held}: {exc}",
+                {"code": exc.code},
+            )
+        )
+        return Outcome(plan, False, link, exc, outcome.target_id, partial=True)
+    link.licenses = list(wanted)
+    if wanted:
+        _step(plan, "EntryExportUpdate", f"Set the licenses of GoTo user {outcome.target_id}: {', '.join(wanted)}")
+    else:
+        _step(plan, "EntryExportUpdate", f"Released the licenses of GoTo user {outcome.target_id}: {', '.join(held)}")
+    return outcome
 
 
 async def _create(plan: Plan, scim: GoToScimClient, read_at: datetime) -> Outcome:
@@ -75,15 +120,17 @@ async def _create(plan: Plan, scim: GoToScimClient, read_at: datetime) -> Outcom
 
 async def _update(plan: Plan, scim: GoToScimClient, target: dict[str, Any], read_at: datetime) -> Outcome:
     changes = {path: new for path, (_, new) in plan.changes.items()}
-    await scim.update_user(plan.target_id, changes, _merged(target, plan.changes))
-    _step(plan, "EntryExportUpdate", f"Updated GoTo user {plan.target_id}: {', '.join(sorted(changes))}")
+    if changes:  # none: only the licenses change
+        await scim.update_user(plan.target_id, changes, _merged(target, plan.changes))
+        _step(plan, "EntryExportUpdate", f"Updated GoTo user {plan.target_id}: {', '.join(sorted(changes))}")
     matched_by = plan.link.matched_by if plan.link else plan.matched_by
     return Outcome(plan, True, _link(plan, read_at, matched_by=matched_by), target_id=plan.target_id)
 
 
 async def _disable(plan: Plan, scim: GoToScimClient, target: dict[str, Any], read_at: datetime) -> Outcome:
-    await scim.disable_user(plan.target_id, _merged(target, {"active": (True, False)}))
-    _step(plan, "EntryExportUpdate", f"Disabled GoTo user {plan.target_id} (active=false)")
+    if "active" in plan.changes:  # absent: already disabled, only its licenses are released
+        await scim.disable_user(plan.target_id, _merged(target, {"active": (True, False)}))
+        _step(plan, "EntryExportUpdate", f"Disabled GoTo user {plan.target_id} (active=false)")
     link = copy.copy(plan.link) if plan.link else None
     if link is not None:
         link.active = False

@@ -10,12 +10,18 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.engine.mapping import Mapping, evaluate
+from shared.engine.licenses import DEFAULT_ACCESS, LicenseMap
 from shared.engine.scim_paths import get_value, has_value
+from shared.mapping import MappingConfig, MappingError, ScopingFilter, SourceContext, evaluate_user, scope_check
 from shared.model import Action, Link, ProvisioningStep, SourceUser, Status, StepType
 
 USERNAME_MAX = 128
 NAME_PART_MAX = 60
+REDACTED = "[Redact]"
+# Error codes gotosync chose where Entra's list has no exact match (docs/sync-engine.md).
+MAPPING_FAILED = "UnprocessableEntity"  # a mapping could not be evaluated for this user
+NO_MATCHING_VALUE = "ImportSkipped"  # no value for any matching attribute (Entra's code)
+LICENSE_NOT_FOUND = "LicenseNotFound"  # ROLE_LICENSES names a license the GoTo account lacks
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class Policy:
     skip_out_of_scope_deletions: bool = False
     hard_delete_action: str = "delete"  # delete | disable
     verified_domains: tuple[str, ...] = ()
+    default_access_licensed: bool = False  # ROLE_LICENSES maps Default Access (""): it entitles
 
 
 class Kind(enum.StrEnum):
@@ -52,6 +59,7 @@ class ScopeCheck:
     name: str
     passed: bool
     detail: str = ""
+    clauses: tuple[tuple[str, str], ...] = ()  # scoping filters: (clause, "pass/fail (value: …)")
 
 
 @dataclass(frozen=True)
@@ -66,8 +74,9 @@ class Scope:
         return not self.in_scope
 
 
-def decide_scope(user: SourceUser, policy: Policy) -> Scope:
-    """Entra's scope checks, in the order provision-on-demand shows them."""
+def decide_scope(user: SourceUser, policy: Policy, filters: tuple[ScopingFilter, ...] = ()) -> Scope:
+    """Entra's scope checks, in the order provision-on-demand shows them; "Scoping filters" is
+    a fourth check when the mapping has scoping filters."""
     checks: list[ScopeCheck] = []
     active = not user.soft_deleted and not user.hard_deleted and user.account_enabled
     if user.hard_deleted:
@@ -89,12 +98,41 @@ def decide_scope(user: SourceUser, policy: Policy) -> Scope:
         has_role, role_detail = True, ", ".join(real_roles)
     elif policy.default_access_only == "provision":
         has_role, role_detail = True, "Default Access (provisioned by setting)"
+    elif policy.default_access_licensed and DEFAULT_ACCESS in user.roles:
+        has_role, role_detail = True, "Default Access (granted licenses by ROLE_LICENSES)"
     else:
         has_role, role_detail = False, "not effectively entitled: only Default Access"
     checks.append(ScopeCheck("User has required role", has_role, role_detail))
+    if filters:
+        checks.append(filter_check(user, filters))
     failed = [c for c in checks if not c.passed]
     reason = f"{failed[0].name}: {failed[0].detail}" if failed else ""
     return Scope(in_scope=not failed, checks=tuple(checks), reason=reason)
+
+
+def filter_check(user: SourceUser, filters: tuple[ScopingFilter, ...]) -> ScopeCheck:
+    """Entra's attribute-based scoping: clauses AND-ed within a filter, filters OR-ed. Every
+    clause's result and the value it saw go into the log's scoping step."""
+    passed, results = scope_check(filters, user.attributes)
+    clauses: list[tuple[str, str]] = []
+    passing: list[str] = []
+    failing: list[str] = []
+    position = 0
+    for i, flt in enumerate(filters):
+        label = f"filter {i + 1}" + (f" ({flt.name})" if flt.name else "")
+        mine = results[position : position + len(flt.clauses)]
+        position += len(flt.clauses)
+        for r in mine:
+            c = r.clause
+            text = f"{c.attribute} {c.operator}" + (f" {c.value!r}" if c.value else "")
+            clauses.append((f"{label}: {text}", f"{'pass' if r.passed else 'fail'} (value: {r.actual!r})"))
+            if not r.passed:
+                failing.append(f"{text} is false (value: {r.actual!r})")
+        if mine and all(r.passed for r in mine):
+            passing.append(label)
+    failed = "fails every scoping filter: " + "; ".join(dict.fromkeys(failing))
+    detail = f"passes {passing[0]}" if passed else failed
+    return ScopeCheck("Scoping filters", passed, detail, tuple(clauses))
 
 
 @dataclass
@@ -115,6 +153,10 @@ class Plan:
     steps: list[ProvisioningStep] = field(default_factory=list)
     staged: bool = False
     intended: Kind | None = None  # for a FAIL plan: the action that could not be taken
+    # GoTo licenses (ROLE_LICENSES): (held, wanted) license keys when a change is to be made
+    # through the Admin API after the SCIM write; None = no license call.
+    licenses: tuple[list[str], list[str]] | None = None
+    redacted: list[str] = field(default_factory=list)  # targets the log shows as [Redact]
 
     @property
     def log_action(self) -> Action:
@@ -128,6 +170,10 @@ class Plan:
             Kind.DISABLE: Action.DISABLE,
             Kind.DELETE: Action.DELETE,
         }.get(kind, Action.OTHER)
+
+    def shown(self, path: str, value: Any) -> Any:
+        """A value as the log may show it (Redact() mappings hide theirs)."""
+        return REDACTED if path in self.redacted and value is not None else value
 
     @property
     def log_status(self) -> Status:
@@ -147,6 +193,8 @@ class Match:
     tried: tuple[tuple[str, str, int], ...] = ()  # (attribute, value, hits)
     duplicates: int = 0
     link_lost: bool = False  # the linked GoTo object is gone (Entra: InvalidAnchor)
+    no_value: bool = False  # the user has no value for any matching attribute (Entra: ImportSkipped)
+    error: tuple[str, str] | None = None  # (code, reason): a lookup GoTo refused
 
 
 def validate_values(values: dict[str, Any], policy: Policy) -> tuple[str, str] | None:
@@ -199,9 +247,17 @@ def _same(old: Any, new: Any, path: str) -> bool:
     return bool(old == new)
 
 
-def plan_user(user: SourceUser, link: Link | None, match: Match, mapping: Mapping, policy: Policy) -> Plan:
-    """Decides the action for one user. Pure: the same inputs always give the same plan."""
-    scope = decide_scope(user, policy)
+def plan_user(
+    user: SourceUser,
+    link: Link | None,
+    match: Match,
+    mapping: MappingConfig,
+    policy: Policy,
+    licenses: LicenseMap | None = None,
+) -> Plan:
+    """Decides the action for one user. Pure: the same inputs always give the same plan.
+    `licenses` is ROLE_LICENSES resolved for this cycle; None = licenses are not managed."""
+    scope = decide_scope(user, policy, mapping.scoping)
     plan = Plan(kind=Kind.NONE, user=user, scope=scope, link=link)
     plan.steps.append(
         ProvisioningStep(
@@ -212,13 +268,16 @@ def plan_user(user: SourceUser, link: Link | None, match: Match, mapping: Mappin
             {"id": user.id, "userPrincipalName": user.upn or ""},
         )
     )
+    details = {c.name: f"{'pass' if c.passed else 'fail'}: {c.detail}" for c in scope.checks}
+    for check in scope.checks:
+        details.update(dict(check.clauses))
     plan.steps.append(
         ProvisioningStep(
             "EntrySynchronizationScoping",
             StepType.SCOPING,
             Status.SUCCESS if scope.in_scope else Status.SKIPPED,
             "In scope" if scope.in_scope else f"Out of scope: {scope.reason}",
-            {c.name: f"{'pass' if c.passed else 'fail'}: {c.detail}" for c in scope.checks},
+            details,
         )
     )
     owned_target = match.target if (match.target is not None and (link is None or link.owned)) else None
@@ -232,41 +291,99 @@ def plan_user(user: SourceUser, link: Link | None, match: Match, mapping: Mappin
 
     # Deprovisioning: only GoTo users that gotosync created or linked are ever touched.
     if not scope.in_scope:
-        return _plan_out_of_scope(plan, user, link, owned_target, policy)
+        return _plan_out_of_scope(plan, user, link, owned_target, policy, licenses)
 
     if match.duplicates > 1:
         return _fail(plan, "DuplicateTargetEntries", f"{match.duplicates} GoTo users match {match.tried[-1][1]!r}")
+    if match.error is not None:
+        return _fail(plan, *match.error)
 
-    desired = evaluate(mapping, user, creating=owned_target is None, soft_deleted=False)
+    intended = Kind.CREATE if owned_target is None else Kind.UPDATE
+    result = evaluate_user(
+        mapping,
+        SourceContext(
+            attributes=user.attributes,
+            object_id=user.id,
+            is_soft_deleted=False,
+            app_roles=tuple(sorted(user.roles)),
+            creating=owned_target is None,
+        ),
+    )
+    plan.redacted = list(result.redacted)
+    if result.errors:
+        return _fail(plan, MAPPING_FAILED, _mapping_errors(result.errors), intended=intended)
+    desired = result.values
     plan.values = desired
     if owned_target is None and match.target is not None:
         return _skip(plan, "the matched GoTo user is not managed by gotosync")
+    if owned_target is None and match.no_value:
+        names = ", ".join(m.target for m in mapping.matching())
+        return _skip(
+            plan,
+            f"no value for any matching attribute ({names}): the user cannot be matched with GoTo",
+            code=NO_MATCHING_VALUE,
+        )
     problem = validate_values(desired, policy)
     if problem is not None:
         code, reason = problem
-        return _fail(plan, code, reason, intended=Kind.CREATE if owned_target is None else Kind.UPDATE)
+        return _fail(plan, code, reason, intended=intended)
+    wanted: list[str] | None = None
+    if licenses is not None:
+        wanted, missing = licenses.wanted(user.roles)
+        if missing:
+            return _fail(plan, LICENSE_NOT_FOUND, _missing_licenses(user, licenses, missing), intended=intended)
     if owned_target is None:
         plan.kind = Kind.CREATE
         plan.changes = {path: (None, value) for path, value in desired.items()}
         plan.reason = "assigned and in scope; no matching GoTo user" + (
             " (the linked GoTo user was deleted outside gotosync)" if match.link_lost else ""
         )
+        if wanted:
+            plan.licenses = ([], wanted)
         return _processing(plan)
     plan.changes = diff(desired, owned_target, link)
-    if not plan.changes:
+    held = sorted(link.licenses) if link is not None else []
+    if wanted is not None and wanted != held:
+        plan.licenses = (held, wanted)
+    if not plan.changes and plan.licenses is None:
         plan.kind = Kind.NONE
         plan.reason = "already in sync"
     elif "active" in plan.changes and plan.changes["active"][1] is True:
         plan.kind = Kind.ENABLE
         plan.reason = "back in scope: re-enabled"
-    else:
+    elif plan.changes:
         plan.kind = Kind.UPDATE
         plan.reason = "attributes changed: " + ", ".join(sorted(_short(p) for p in plan.changes))
+    else:
+        plan.kind = Kind.UPDATE
+        plan.reason = "licenses changed"
+    if plan.licenses is not None and plan.changes:
+        plan.reason += "; licenses changed"
     return _processing(plan)
 
 
+def _mapping_errors(errors: list[MappingError]) -> str:
+    parts = [f"the mapping for {e.mapping} failed: {e.problem}" for e in errors]
+    return "; ".join(parts)
+
+
+def _missing_licenses(user: SourceUser, licenses: LicenseMap, missing: list[str]) -> str:
+    roles = sorted(r for r in user.roles if set(licenses.unknown.get(r, ())) & set(missing))
+    shown = ", ".join(repr(r) if r else "Default Access" for r in roles)
+    known = "; ".join(licenses.known) or "none"
+    return (
+        f"ROLE_LICENSES maps {shown} to {', '.join(repr(m) for m in missing)}, which is neither the key nor a "
+        f"product of any license of the GoTo account (licenses: {known})"
+    )
+
+
 def _plan_out_of_scope(
-    plan: Plan, user: SourceUser, link: Link | None, target: dict[str, Any] | None, policy: Policy
+    plan: Plan,
+    user: SourceUser,
+    link: Link | None,
+    target: dict[str, Any] | None,
+    policy: Policy,
+    licenses: LicenseMap | None,
 ) -> Plan:
     if target is None or link is None:
         return _skip(plan, f"not provisioned: {plan.scope.reason}")
@@ -277,12 +394,21 @@ def _plan_out_of_scope(
         return _processing(plan)
     if policy.skip_out_of_scope_deletions and not user.hard_deleted:
         return _skip(plan, f"out of scope ({plan.scope.reason}); SkipOutOfScopeDeletions is on")
+    release = ([*sorted(link.licenses)], []) if licenses is not None and link.licenses else None
     current_active = get_value(target, "active") if has_value(target, "active") else link.active
     if current_active is False or (isinstance(current_active, str) and current_active.lower() == "false"):
-        return _skip(plan, f"already disabled: {plan.scope.reason}")
+        if release is None:
+            return _skip(plan, f"already disabled: {plan.scope.reason}")
+        # Disabled, but a seat is still held (its release failed before): release it now.
+        plan.kind = Kind.DISABLE
+        plan.reason = f"already disabled ({plan.scope.reason}); releasing its licenses"
+        plan.changes = {}
+        plan.licenses = release
+        return _processing(plan)
     plan.kind = Kind.DISABLE
     plan.reason = plan.scope.reason
     plan.changes = {"active": (True, False)}
+    plan.licenses = release
     return _processing(plan)
 
 
@@ -299,28 +425,38 @@ def _match_step(match: Match) -> ProvisioningStep:
         description = f"Matched a GoTo user by {match.matched_by}"
     elif match.link_lost:
         description = "The linked GoTo user no longer exists (InvalidAnchor); no match by attributes"
+    elif match.no_value:
+        description = "No value for any matching attribute: nothing to look up"
     else:
         description = "No GoTo user matches"
-    status = Status.FAILURE if match.duplicates > 1 else Status.SUCCESS
+    if match.error is not None:
+        description = match.error[1]
+    status = Status.FAILURE if match.duplicates > 1 or match.error is not None else Status.SUCCESS
     return ProvisioningStep("EntryMatching", StepType.MATCHING, status, description, details)
 
 
 def _processing(plan: Plan) -> Plan:
+    details = {
+        path: f"{plan.shown(path, old)!r} -> {plan.shown(path, new)!r}" for path, (old, new) in plan.changes.items()
+    }
+    if plan.licenses is not None:
+        details["licenses"] = f"{plan.licenses[0]!r} -> {plan.licenses[1]!r}"
     plan.steps.append(
         ProvisioningStep(
             f"EntrySynchronization{plan.kind.value.capitalize()}",
             StepType.PROCESSING,
             Status.SUCCESS,
             plan.reason,
-            {path: f"{old!r} -> {new!r}" for path, (old, new) in plan.changes.items()},
+            details,
         )
     )
     return plan
 
 
-def _skip(plan: Plan, reason: str) -> Plan:
+def _skip(plan: Plan, reason: str, code: str = "") -> Plan:
     plan.kind = Kind.SKIP
     plan.reason = reason
+    plan.error_code = code
     plan.steps.append(ProvisioningStep("EntrySynchronizationSkipped", StepType.PROCESSING, Status.SKIPPED, reason))
     return plan
 

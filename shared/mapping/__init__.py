@@ -21,7 +21,7 @@ from shared.mapping.errors import (
 from shared.mapping.evaluate import Evaluation, evaluate_expression, evaluate_user
 from shared.mapping.expressions import FUNCTIONS, parse
 from shared.mapping.scoping import OPERATORS, ClauseResult, ScopingClause, ScopingFilter, scope_check
-from shared.mapping.sources import COMPUTED_SOURCES, SourceContext
+from shared.mapping.sources import COMPUTED_SOURCES, SourceContext, read_attribute, strip_guest_suffix
 
 __all__ = [
     "BUILTINS",
@@ -46,6 +46,8 @@ __all__ = [
     "mapping_from_dict",
     "mapping_from_json",
     "parse",
+    "read_attribute",
     "scope_check",
+    "strip_guest_suffix",
     "validate",
 ]

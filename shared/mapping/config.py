@@ -496,8 +496,8 @@ def _active() -> AttributeMapping:
     return AttributeMapping(target="active", kind="expression", expression=ACTIVE_FROM_SOFT_DELETE)
 
 
-# The GoTo gallery app's targets (reference §7) fed from the sources an Entra admin expects;
-# the same attributes as shared/engine/mapping.py's DEFAULT_GOTO_MAPPING.
+# The GoTo gallery app's targets (reference §7) fed from the sources an Entra admin expects:
+# the engine's default mapping (MAPPING_FILE empty).
 _GOTO = MappingConfig(
     users=(
         _direct("userName", "userPrincipalName", matching_precedence=1),

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.engine.mapping import strip_guest_suffix
-
 # Read from the SourceContext, never selected from Graph.
 COMPUTED_SOURCES = frozenset({"objectId", "IsSoftDeleted", "appRoleAssignments", "originalUserPrincipalName"})
 # Navigation properties: Graph returns them only through $expand; the engine resolves them.
@@ -87,6 +85,15 @@ COMPLEX_PROPERTIES = frozenset(
     {"onPremisesExtensionAttributes", "employeeOrgData", "passwordProfile", "signInActivity", "authorizationInfo"}
 )
 _DIRECTORY_EXTENSION = re.compile(r"^extension_[0-9a-fA-F]{32}_[A-Za-z0-9_]+$")
+
+
+def strip_guest_suffix(upn: str) -> str:
+    """B2B guests: `alias_theirdomain#EXT#@yourdomain` -> `alias@theirdomain` (as Entra does)."""
+    if "#EXT#@" not in upn:
+        return upn
+    local = upn.split("#EXT#@", 1)[0]
+    alias, sep, domain = local.rpartition("_")
+    return f"{alias}@{domain}" if sep else local
 
 
 def source_problem(name: str) -> str | None:

@@ -11,7 +11,7 @@ import pytest
 
 from shared import telemetry
 from shared.engine.cycle import CycleInterrupted, CycleNotRun, SyncEngine
-from shared.engine.mapping import DEFAULT_GOTO_MAPPING, AttributeMapping, Mapping
+from shared.mapping import AttributeMapping, MappingConfig, builtin
 from shared.model import Action, CycleKind, Status
 from tests.fixtures.world import World
 
@@ -212,19 +212,22 @@ async def test_users_with_bad_data_fail_with_a_clear_reason_while_the_rest_provi
         assert {e.entra_id for e in await store.escrow.all()} == {long_upn, foreign}
 
 
-async def test_user_without_a_value_for_the_user_name_source_is_a_named_failure(
+async def test_user_without_a_value_for_any_matching_attribute_is_skipped_with_the_reason(
     make_world: Callable[..., World],
 ) -> None:
+    # userName (the only matching attribute) from mail: a user without mail cannot be matched,
+    # which Entra logs as skipped (ImportSkipped), not as a failure.
     world = make_world(users=3, assign=3, goto=VISIBLE)
     mailless = world.graph.create_user(userPrincipalName="no.mail@contoso.com", mail=None)
     world.graph.assign(mailless, "MeetingOrganizer")
-    rest = tuple(m for m in DEFAULT_GOTO_MAPPING.users if m.target != "userName")
-    by_mail = Mapping(users=(AttributeMapping("userName", "mail", matching_precedence=1), *rest))
+    rest = tuple(m for m in builtin("goto").users if m.target != "userName")
+    by_mail = MappingConfig(users=(AttributeMapping("userName", "direct", source="mail", matching_precedence=1), *rest))
     async with world.runtime() as rt:
         result = await SyncEngine(rt.settings, rt.store, rt.reader, rt.scim, mapping=by_mail).run_cycle()
-    assert result.by_status == {"Success": 3, "Failure": 1}
+    assert result.by_status == {"Success": 3, "Skipped": 1}
     entry = (await logs_for(world, mailless))[0]
-    assert entry.error_code == "MandatoryFieldsMissing" and "userName" in entry.reason
+    assert entry.status is Status.SKIPPED
+    assert entry.error_code == "ImportSkipped" and "userName" in entry.reason
 
 
 async def test_mass_unassignment_above_the_threshold_is_staged_not_executed(make_world: Callable[..., World]) -> None:

@@ -6,12 +6,28 @@ from typing import Any
 
 import pytest
 
-from shared.engine.mapping import DEFAULT_GOTO_MAPPING, evaluate, strip_guest_suffix
+from shared.engine.licenses import resolve_names
 from shared.engine.plan import Kind, Match, Policy, decide_scope, plan_user
 from shared.engine.scim_paths import ENTERPRISE_URN, build_resource, get_value
+from shared.mapping import (
+    AttributeMapping,
+    MappingConfig,
+    ScopingClause,
+    ScopingFilter,
+    SourceContext,
+    builtin,
+    evaluate_user,
+    strip_guest_suffix,
+)
 from shared.model import Action, Link, SourceUser, Status
 
 POLICY = Policy(verified_domains=("contoso.com",))
+DEFAULT_GOTO_MAPPING = builtin("goto")
+
+
+def evaluate(u: SourceUser, *, creating: bool) -> dict[str, Any]:
+    ctx = SourceContext(u.attributes, u.id, is_soft_deleted=False, app_roles=tuple(u.roles), creating=creating)
+    return evaluate_user(DEFAULT_GOTO_MAPPING, ctx).values
 
 
 def user(**overrides: Any) -> SourceUser:
@@ -39,14 +55,14 @@ def user(**overrides: Any) -> SourceUser:
 
 
 def goto_resource(u: SourceUser, **changes: Any) -> dict[str, Any]:
-    resource = build_resource(evaluate(DEFAULT_GOTO_MAPPING, u, creating=True))
+    resource = build_resource(evaluate(u, creating=True))
     resource["id"] = "1234567890123456789"
     resource.update(changes)
     return resource
 
 
 def link_for(u: SourceUser, resource: dict[str, Any], active: bool = True) -> Link:
-    return Link(u.id, resource["id"], exported=evaluate(DEFAULT_GOTO_MAPPING, u, creating=True), active=active)
+    return Link(u.id, resource["id"], exported=evaluate(u, creating=True), active=active)
 
 
 def test_assigned_user_without_goto_account_is_created_with_every_mapped_attribute() -> None:
@@ -200,3 +216,122 @@ def test_scim_paths_read_and_write_filtered_and_extension_attributes() -> None:
     assert get_value(resource, 'emails[type eq "work"].value') == "a@contoso.com"
     assert get_value(resource, f"{ENTERPRISE_URN}:department") == "X"
     assert "schemas" not in resource  # GoTo's UserDefinition carries none (goto-api U1)
+
+
+# ---------------------------------------------------------------- the mapping library in plan_user
+
+G2M, G2W = "2000000000000000002", "2000000000000000003"
+ACCOUNT_LICENSES = [
+    {"key": int(G2W), "products": ["G2W", "G2M"]},  # a webinar licence includes G2M: not "the" G2M one
+    {"key": int(G2M), "products": ["G2M"]},
+]
+LICENSES = resolve_names({"MeetingOrganizer": ["G2M"], "WebinarOrganizer": ["G2W", "G2M"]}, ACCOUNT_LICENSES)
+
+
+def with_mapping(*changes: AttributeMapping, filters: tuple[ScopingFilter, ...] = ()) -> MappingConfig:
+    targets = {m.target for m in changes}
+    rest = tuple(m for m in DEFAULT_GOTO_MAPPING.users if m.target not in targets)
+    return MappingConfig(users=(*rest, *changes), scoping=filters)
+
+
+SALES_ONLY = (ScopingFilter((ScopingClause("department", "EQUALS", "Sales"),), "Sales"),)
+
+
+def test_product_codes_resolve_to_the_license_whose_main_product_they_are() -> None:
+    assert LICENSES.by_role == {"MeetingOrganizer": (G2M,), "WebinarOrganizer": (G2W, G2M)}
+    assert resolve_names({"x": [G2W, "g2w", "nope"]}, ACCOUNT_LICENSES).by_role == {"x": (G2W,)}
+    assert resolve_names({"x": ["nope"]}, ACCOUNT_LICENSES).unknown == {"x": ("nope",)}
+    assert LICENSES.wanted({"MeetingOrganizer", "WebinarOrganizer", ""}) == (sorted([G2M, G2W]), [])
+
+
+def test_a_scoping_filter_is_a_fourth_scope_check_with_every_clause_in_the_log() -> None:
+    config = with_mapping(filters=SALES_ONLY)
+    plan = plan_user(user(), None, Match(None), config, POLICY)
+    assert plan.kind is Kind.SKIP
+    assert [c.name for c in plan.scope.checks][-1] == "Scoping filters"
+    assert plan.scope.reason == "Scoping filters: fails every scoping filter: department EQUALS 'Sales' is false " + (
+        "(value: 'Engineering')"
+    )
+    details = plan.steps[1].details
+    assert details["filter 1 (Sales): department EQUALS 'Sales'"] == "fail (value: 'Engineering')"
+    assert plan_user(user(department="Sales"), None, Match(None), config, POLICY).kind is Kind.CREATE
+
+
+def test_a_linked_user_who_leaves_the_filter_is_disabled() -> None:
+    u = user(department="Sales")
+    target = goto_resource(u)
+    moved = user(department="Marketing")
+    plan = plan_user(moved, link_for(u, target), Match(target, "link"), with_mapping(filters=SALES_ONLY), POLICY)
+    assert plan.kind is Kind.DISABLE and plan.changes == {"active": (True, False)}
+
+
+def test_a_mapping_that_cannot_be_evaluated_fails_the_user_with_unprocessable_entity() -> None:
+    broken = AttributeMapping("title", "expression", expression="Mid([displayName], 0, 2)")
+    plan = plan_user(user(), None, Match(None), with_mapping(broken), POLICY)
+    assert plan.kind is Kind.FAIL and plan.error_code == "UnprocessableEntity"
+    assert plan.reason.startswith("the mapping for title failed: ") and plan.log_action is Action.CREATE
+
+
+def test_no_value_for_any_matching_attribute_is_skipped_as_import_skipped() -> None:
+    plan = plan_user(user(), None, Match(None, no_value=True), DEFAULT_GOTO_MAPPING, POLICY)
+    assert plan.kind is Kind.SKIP and plan.error_code == "ImportSkipped"
+    assert plan.log_status is Status.SKIPPED and "userName" in plan.reason
+
+
+def test_clear_on_null_clears_the_attribute_on_update_only() -> None:
+    u = user()
+    target = goto_resource(u)
+    config = with_mapping(AttributeMapping("name.givenName", "direct", source="givenName", clear_on_null=True))
+    plan = plan_user(user(givenName=None), link_for(u, target), Match(target, "link"), config, POLICY)
+    assert plan.kind is Kind.UPDATE and plan.changes == {"name.givenName": ("Ada", None)}
+    assert "name.givenName" not in plan_user(user(givenName=None), None, Match(None), config, POLICY).values
+
+
+def test_redacted_values_are_hidden_in_the_log_steps() -> None:
+    config = with_mapping(AttributeMapping("displayName", "expression", expression="Redact([displayName])"))
+    plan = plan_user(user(), None, Match(None), config, POLICY)
+    assert plan.values["displayName"] == "Ada Lovelace"
+    assert plan.steps[-1].details["displayName"] == "None -> '[Redact]'"
+
+
+def test_licenses_follow_the_roles_on_create_update_and_disable() -> None:
+    u = user()
+    created = plan_user(u, None, Match(None), DEFAULT_GOTO_MAPPING, POLICY, LICENSES)
+    assert created.kind is Kind.CREATE and created.licenses == ([], [G2M])
+    target = goto_resource(u)
+    link = link_for(u, target)
+    link.licenses = [G2M]
+    same = plan_user(u, link, Match(target, "link"), DEFAULT_GOTO_MAPPING, POLICY, LICENSES)
+    assert same.kind is Kind.NONE and same.licenses is None
+    webinar = user(roles=frozenset({"WebinarOrganizer"}))
+    swapped = plan_user(webinar, link, Match(target, "link"), DEFAULT_GOTO_MAPPING, POLICY, LICENSES)
+    assert swapped.kind is Kind.UPDATE and swapped.reason == "licenses changed" and swapped.changes == {}
+    assert swapped.licenses == ([G2M], sorted([G2M, G2W]))
+    gone = plan_user(user(assigned=False), link, Match(target, "link"), DEFAULT_GOTO_MAPPING, POLICY, LICENSES)
+    assert gone.kind is Kind.DISABLE and gone.licenses == ([G2M], [])
+    # Licenses are not managed (ROLE_LICENSES empty): no license change is ever planned.
+    assert plan_user(webinar, link, Match(target, "link"), DEFAULT_GOTO_MAPPING, POLICY).licenses is None
+
+
+def test_an_already_disabled_user_still_holding_a_seat_has_it_released() -> None:
+    u = user()
+    target = goto_resource(u, active=False)
+    link = link_for(u, target, active=False)
+    link.licenses = [G2M]
+    plan = plan_user(user(assigned=False), link, Match(target, "link"), DEFAULT_GOTO_MAPPING, POLICY, LICENSES)
+    assert plan.kind is Kind.DISABLE and plan.changes == {} and plan.licenses == ([G2M], [])
+
+
+def test_a_license_the_account_lacks_fails_before_anything_is_sent() -> None:
+    licenses = resolve_names({"MeetingOrganizer": ["GTX"]}, ACCOUNT_LICENSES)
+    plan = plan_user(user(), None, Match(None), DEFAULT_GOTO_MAPPING, POLICY, licenses)
+    assert plan.kind is Kind.FAIL and plan.error_code == "LicenseNotFound" and "'GTX'" in plan.reason
+
+
+def test_default_access_mapped_in_role_licenses_entitles() -> None:
+    u = user(roles=frozenset({""}))
+    licensed = Policy(default_access_licensed=True)
+    licenses = resolve_names({"": ["G2M"]}, ACCOUNT_LICENSES)
+    plan = plan_user(u, None, Match(None), DEFAULT_GOTO_MAPPING, licensed, licenses)
+    assert plan.kind is Kind.CREATE and plan.licenses == ([], [G2M])
+    assert "ROLE_LICENSES" in plan.scope.checks[2].detail
