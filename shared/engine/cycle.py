@@ -807,10 +807,7 @@ def _exported_name(link: Link | None) -> str:
 
 
 def _modified(plan: Plan) -> list[ModifiedProperty]:
-    modified = [ModifiedProperty(k, plan.shown(k, old), plan.shown(k, new)) for k, (old, new) in plan.changes.items()]
-    if plan.licenses is not None:
-        modified.append(ModifiedProperty("licenses", list(plan.licenses[0]), list(plan.licenses[1])))
-    return modified
+    return [ModifiedProperty(name, old, new) for name, old, new in plan.shown_changes()]
 
 
 def _failure_reason(outcome: Outcome) -> str:

@@ -175,6 +175,14 @@ class Plan:
         """A value as the log may show it (Redact() mappings hide theirs)."""
         return REDACTED if path in self.redacted and value is not None else value
 
+    def shown_changes(self) -> list[tuple[str, Any, Any]]:
+        """(attribute, old, new) as logs and reports show them: Redact() values hidden, and a
+        license change listed as `licenses`."""
+        out = [(path, self.shown(path, old), self.shown(path, new)) for path, (old, new) in self.changes.items()]
+        if self.licenses is not None:
+            out.append(("licenses", list(self.licenses[0]), list(self.licenses[1])))
+        return out
+
     @property
     def log_status(self) -> Status:
         if self.staged or self.kind in (Kind.SKIP, Kind.NONE):

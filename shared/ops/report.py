@@ -29,7 +29,7 @@ def _value(value: Any) -> str:
 
 
 def changes_document(plan: Plan) -> list[dict[str, Any]]:
-    return [{"attribute": path, "old": old, "new": new} for path, (old, new) in plan.changes.items()]
+    return [{"attribute": path, "old": old, "new": new} for path, old, new in plan.shown_changes()]
 
 
 def outcome_of(plan: Plan) -> tuple[str, str]:
@@ -57,7 +57,7 @@ def plan_document(plan: Plan, *, executed: bool = False) -> dict[str, Any]:
         "target": {"id": plan.target_id, "userName": plan.target_name or plan.values.get("userName", "")},
         "matchedBy": plan.matched_by,
         # {path: [old, new]} as before, for scripts; "modifiedProperties" is the same as a list
-        "changes": {path: [old, new] for path, (old, new) in plan.changes.items()},
+        "changes": {path: [old, new] for path, old, new in plan.shown_changes()},
         "modifiedProperties": changes_document(plan),
     }
 
@@ -110,14 +110,14 @@ def print_plans(console: Console, plans: list[Plan], *, executed: bool = False) 
     table = Table("user", "action", "status", "attribute", "old", "new", "reason", title="plan", show_lines=True)
     for plan in sorted(plans, key=lambda p: (p.log_action.value, p.user.upn or p.user.id)):
         status, code = outcome_of(plan) if executed else (plan.log_status.value, plan.error_code)
-        paths = list(plan.changes)
+        changes = plan.shown_changes()
         cells = [
             plan.user.upn or plan.user.id,
             plan.log_action.value + (f" ({plan.kind.value})" if plan.staged else ""),
             status,
-            "\n".join(_label(p) for p in paths),
-            "\n".join(_value(plan.changes[p][0]) for p in paths),
-            "\n".join(_value(plan.changes[p][1]) for p in paths),
+            "\n".join(_label(path) for path, _, _ in changes),
+            "\n".join(_value(old) for _, old, _ in changes),
+            "\n".join(_value(new) for _, _, new in changes),
             plan.reason + (f" [{code}]" if code else ""),
         ]
         table.add_row(*(escape(c) for c in cells))

@@ -335,3 +335,13 @@ def test_default_access_mapped_in_role_licenses_entitles() -> None:
     plan = plan_user(u, None, Match(None), DEFAULT_GOTO_MAPPING, licensed, licenses)
     assert plan.kind is Kind.CREATE and plan.licenses == ([], [G2M])
     assert "ROLE_LICENSES" in plan.scope.checks[2].detail
+
+
+def test_shown_changes_hide_redacted_values_and_list_the_license_change() -> None:
+    config = with_mapping(AttributeMapping("displayName", "expression", expression="Redact([displayName])"))
+    plan = plan_user(user(), None, Match(None), config, POLICY)
+    plan.licenses = ([], ["g2m-key"])
+    shown = {name: (old, new) for name, old, new in plan.shown_changes()}
+    assert shown["displayName"] == (None, "[Redact]")
+    assert shown["licenses"] == ([], ["g2m-key"])
+    assert "Ada Lovelace" not in repr(plan.shown_changes())
