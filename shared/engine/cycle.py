@@ -302,7 +302,8 @@ class _Run:
                 for plan, _ in plans:
                     self._count(plan.log_action.value, plan.log_status.value)
             else:
-                escrowed = {e.entra_id for e in await self.e.store.escrow.all() if e.entra_id in set(user_ids)}
+                wanted = set(user_ids)
+                escrowed = {e.entra_id for e in await self.e.store.escrow.all() if e.entra_id in wanted}
                 await self._export_all(plans, escrowed)
                 if staged:
                     await self._hold_deletions(staged)
@@ -318,6 +319,7 @@ class _Run:
         roles = await reader.app_roles()
         assignments = await reader.assignments(roles)
         groups = {pid: a for pid, a in assignments.items() if a.principal_type == "Group"}
+        group_ids = set(groups)
         transitive = self.e.settings.transitive_members
 
         async def one(uid: str) -> _Candidate:
@@ -330,10 +332,10 @@ class _Run:
                 held: set[str] = set()
                 if uid in assignments and assignments[uid].principal_type == "User":
                     held |= assignments[uid].role_values
-                in_groups = await reader.member_of(uid, transitive) if groups else set()
-                for gid in in_groups & set(groups):
+                in_groups = (await reader.member_of(uid, transitive) if groups else set()) & group_ids
+                for gid in in_groups:
                     held |= groups[gid].role_values
-                assigned = (uid in assignments) or bool(in_groups & set(groups))
+                assigned = (uid in assignments) or bool(in_groups)
                 source = SourceUser(uid, attrs, roles=frozenset(held), assigned=assigned)
             link = await store.links.get(uid, "user")
             return _Candidate(source, link, await self._match_remote(source, link), read_at)
@@ -366,12 +368,16 @@ class _Run:
                 if attrs["id"] in wanted:
                     users[attrs["id"]] = attrs
         index = await self._goto_index()
+        # Linked but no longer listed: deleted in Entra. The recycle bin tells a soft delete
+        # (disable) from a hard one (delete); there are few such users, one request each.
+        missing = sorted(uid for uid in wanted if uid not in users)
+        in_bin = await asyncio.gather(*(reader.in_recycle_bin(uid) for uid in missing))
+        soft = {uid for uid, found in zip(missing, in_bin, strict=True) if found}
         candidates = []
         for uid in sorted(wanted):
             attrs = users.get(uid)
             if attrs is None:
-                # Linked but no longer listed: deleted in Entra (recycle bin or gone).
-                source = SourceUser(uid, {"id": uid}, soft_deleted=True)
+                source = SourceUser(uid, {"id": uid}, soft_deleted=uid in soft, hard_deleted=uid not in soft)
             else:
                 roles_here = roles_of.get(uid, frozenset())
                 source = SourceUser(uid, attrs, roles=roles_here, assigned=uid in roles_of)

@@ -329,3 +329,19 @@ async def test_cycle_records_telemetry_for_actions_cycle_duration_and_goto_429s(
     assert metrics.total(telemetry.ACTIONS, action="Create", status="Success") == 4
     assert metrics.total(telemetry.GOTO_THROTTLED) == 2
     assert [m.attributes for m in metrics.measurements if m.name == telemetry.CYCLE_DURATION] == [{"kind": "Initial"}]
+
+
+async def test_full_cycle_tells_soft_from_hard_deleted_users_by_the_recycle_bin(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(users=4, assign=4, goto=VISIBLE)
+    await world.cycle()
+    soft, hard = world.assigned_user_ids()[:2]
+    soft_upn, hard_upn = world.upn(soft), world.upn(hard)
+    world.graph.soft_delete_user(soft)
+    world.graph.hard_delete_user(hard)
+    result = await world.cycle(full=True)
+    assert result.by_action == {"Disable": 1, "Delete": 1, "Other": 2}
+    assert world.goto.user_by_username(soft_upn)["active"] is False  # type: ignore[index]
+    deleted = world.goto.user_by_username(hard_upn)
+    assert deleted is None or deleted["inOrg"] is False
