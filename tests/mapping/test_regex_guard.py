@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
@@ -71,12 +70,11 @@ def test_polynomial_patterns_run_only_on_values_short_enough() -> None:
 
 
 @pytest.mark.parametrize("pattern", ["(.*)(.*)x", ".*.*.*x", r"\d*\d*\d*\d*x", "(?:.*){1}(a|b|c)(d|e).*.*x"])
-def test_the_worst_accepted_case_stays_well_under_a_second(pattern: str) -> None:
+def test_the_worst_accepted_case_runs_to_its_answer(pattern: str) -> None:
+    # How long it takes is measured by bench/regex_guard.py (docs/benchmarks.md), not asserted.
     regex = compile_guarded(pattern)
     n = max(length for length in range(1, MAX_SUBJECT + 1) if regex.cost(length) <= BUDGET)
-    started = time.perf_counter()
     assert regex.search("a" * n) is None
-    assert time.perf_counter() - started < 1.0
 
 
 def test_dotnet_named_groups_become_pythons() -> None:
