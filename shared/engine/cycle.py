@@ -8,12 +8,13 @@ the whole plan, then exports. A dry run stops after planning and reports.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -260,7 +261,7 @@ class _Run:
         self.job_assignments_hash = job.assignments_hash
         if not self.dry_run:
             job = await store.job.update(lambda j: setattr(j, "current", self.state))
-        try:
+        async with self._guarded():
             if self.kind is CycleKind.INITIAL:
                 candidates, new_links, snapshot, escrowed = await self._read_full()
             else:
@@ -270,44 +271,44 @@ class _Run:
                     log.warning("%s", exc)
                     self.kind = self.state.kind = CycleKind.INITIAL
                     candidates, new_links, snapshot, escrowed = await self._read_full()
-            if candidates:
-                self.licenses = await self.e.license_map()
-            plans = self._plan_all(candidates)
-            self.state.total = len(plans)
-            staged = self._apply_threshold([p for p, _ in plans], job)
-            if self.dry_run:
-                for plan, _ in plans:
-                    self._count(plan.log_action.value, plan.log_status.value)
-                return self._result([p for p, _ in plans], staged)
-            await self._export_all(plans, escrowed)
-            await self._finish(new_links, snapshot, staged)
+            plans, staged = await self._plan(candidates, job)
+            if not self.dry_run:
+                await self._export_all(plans, escrowed)
+                await self._finish(new_links, snapshot, staged)
             return self._result([p for p, _ in plans], staged)
-        except AuthError as exc:
-            await self._quarantine("EncounteredQuarantineException", f"GoTo refused the credentials: {exc}")
-            raise
-        finally:
-            await self._flush_logs()
 
     async def execute_targeted(self, user_ids: list[str]) -> CycleResult:
         job = await self.e.store.job.get()
         self.job_assignments_hash = job.assignments_hash
-        try:
-            candidates = await self._read_targeted(user_ids)
-            if candidates:
-                self.licenses = await self.e.license_map()
-            plans = self._plan_all(candidates)
-            self.state.total = len(plans)
-            staged = self._apply_threshold([p for p, _ in plans], job)
-            if self.dry_run:
-                for plan, _ in plans:
-                    self._count(plan.log_action.value, plan.log_status.value)
-            else:
+        async with self._guarded():
+            plans, staged = await self._plan(await self._read_targeted(user_ids), job)
+            if not self.dry_run:
                 wanted = set(user_ids)
                 escrowed = {e.entra_id for e in await self.e.store.escrow.all() if e.entra_id in wanted}
                 await self._export_all(plans, escrowed)
                 if staged:
                     await self._hold_deletions(staged)
             return self._result([p for p, _ in plans], staged)
+
+    async def _plan(self, candidates: list[_Candidate], job: JobState) -> tuple[list[tuple[Plan, _Candidate]], int]:
+        """Every candidate's plan, then the deletion threshold over all of them. A dry run stops
+        here: its counts are the plan's."""
+        if candidates:
+            self.licenses = await self.e.license_map()
+        plans = self._plan_all(candidates)
+        self.state.total = len(plans)
+        staged = self._apply_threshold([p for p, _ in plans], job)
+        if self.dry_run:
+            for plan, _ in plans:
+                self._count(plan.log_action.value, plan.log_status.value)
+        return plans, staged
+
+    @contextlib.asynccontextmanager
+    async def _guarded(self) -> AsyncIterator[None]:
+        """GoTo refusing the credentials quarantines the job (Entra's EncounteredQuarantineException);
+        whatever happens, the log entries written so far are flushed."""
+        try:
+            yield
         except AuthError as exc:
             await self._quarantine("EncounteredQuarantineException", f"GoTo refused the credentials: {exc}")
             raise
