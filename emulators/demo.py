@@ -147,6 +147,7 @@ async def demo(console: Console, world: LocalWorld) -> None:
     console.rule("initial cycle")
     first = await run_cycle(console, settings, "initial cycle")
     show_result(console, first)
+    console.print(f"seats in use after the initial cycle: {world.seats()}")
     console.rule("directory changes in Entra")
     for line in await scripted_changes(world, settings):
         console.print(f"  - {line}")
@@ -155,7 +156,7 @@ async def demo(console: Console, world: LocalWorld) -> None:
     show_result(console, second)
     await show_logs(console, settings, second.cycle_id)
     created = sum(1 for u in world.goto.users() if u.get("inOrg"))
-    console.print(f"GoTo now holds {created} organization users.")
+    console.print(f"GoTo now holds {created} organization users; seats in use: {world.seats()}.")
     console.rule("real time: a change in Entra reaches GoTo without a cycle")
     await realtime(console, world, settings)
 
@@ -190,6 +191,8 @@ async def realtime(console: Console, world: LocalWorld, settings: Settings) -> N
         world.graph.block_user(target)
         await wait_until(lambda: (world.goto.user_by_username(upn) or {}).get("active") is False)
         console.print(f"sign-in block of {upn} disabled the GoTo user in {time.perf_counter() - started:.2f} s")
+        await wait_until(lambda: not world.goto.licenses_of(world.goto.user_by_username(upn)["key"]))
+        console.print(f"its seat was released: {world.seats()}")
     finally:
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -6,6 +6,7 @@ Entra and GoTo (`python -m emulators.demo --world` prints the environment to exp
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,8 +86,15 @@ class LocalWorld:
             "GOTO_RATE_LIMIT": str(self.options.goto_rate_limit or 1000),
             "GOTO_VERIFIED_DOMAINS": "contoso.com",
             "NOTIFICATION_QUEUE": "gotosync-notifications",
+            # The app role picks the GoTo license (seat): product codes, resolved against the
+            # account's licenses (docs/mappings.md).
+            "ROLE_LICENSES": json.dumps({"MeetingOrganizer": ["G2M"], "WebinarOrganizer": ["G2W"], "Admin": ["G2M"]}),
             "AzureWebJobsStorage": self.azurite.connection_string,
         }
+
+    def seats(self) -> str:
+        """GoTo license use, e.g. "G2M 412/1000, G2W 39/50"."""
+        return ", ".join(f"{lic['code']} {lic['userCount']}/{lic['seats']}" for lic in self.goto.licenses())
 
     def describe(self) -> list[tuple[str, str]]:
         t = self.tenant
@@ -108,4 +116,5 @@ class LocalWorld:
                 + ", ".join(f"{k} {v}" for k, v in sorted(a.get("byRole", {}).items())),
             ),
             ("GoTo organization", f"verified domain contoso.com, {len(self.goto.users())} user(s)"),
+            ("GoTo licenses (seats used/bought)", self.seats()),
         ]

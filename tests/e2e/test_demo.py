@@ -30,6 +30,7 @@ def test_demo_runs_both_cycles_prints_summaries_and_stops_everything() -> None:
     assert "provisioning log (latest cycle)" in out
     assert "Delete" in out and "Disable" in out and "Create" in out
     assert "reached GoTo in" in out and "disabled the GoTo user in" in out  # the webhook path
+    assert "seats in use after the initial cycle: G2M" in out and "its seat was released" in out
     assert "stopped Azurite and both emulators" in out
 
 
