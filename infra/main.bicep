@@ -149,6 +149,13 @@ param hardDeleteAction string = 'delete'
 ])
 param transitiveMembers string = 'false'
 
+@description('PROVISION_GROUPS: assigned Entra groups become GoTo groups with their provisioned members.')
+@allowed([
+  'true'
+  'false'
+])
+param provisionGroups string = 'false'
+
 @description('GOTO_VERIFIED_DOMAINS: comma-separated verified GoTo domains.')
 param gotoVerifiedDomains string = ''
 
@@ -311,6 +318,7 @@ var gotosyncSettings = {
   SKIP_OUT_OF_SCOPE_DELETIONS: skipOutOfScopeDeletions
   HARD_DELETE_ACTION: hardDeleteAction
   TRANSITIVE_MEMBERS: transitiveMembers
+  PROVISION_GROUPS: provisionGroups
   GOTO_VERIFIED_DOMAINS: gotoVerifiedDomains
   CYCLE_CONCURRENCY: cycleConcurrency
   GRAPH_NOTIFICATION_URL: graphNotificationUrl

@@ -75,6 +75,11 @@ SETTINGS: dict[str, Setting] = {
     "transitive_members": Setting(
         "TRANSITIVE_MEMBERS", "false", "true: members of nested groups of an assigned group are in scope too."
     ),
+    "provision_groups": Setting(
+        "PROVISION_GROUPS",
+        "false",
+        "true: assigned Entra groups become GoTo groups with their provisioned members (docs/groups.md).",
+    ),
     "verified_domains": Setting(
         "GOTO_VERIFIED_DOMAINS", "", "Comma-separated verified GoTo domains; users outside them are skipped early."
     ),
@@ -195,6 +200,7 @@ class Settings:
     skip_out_of_scope_deletions: bool = False
     hard_delete_action: str = "delete"
     transitive_members: bool = False
+    provision_groups: bool = False
     verified_domains: tuple[str, ...] = ()
     cycle_concurrency: int = 8
     graph_notification_url: str = ""
@@ -232,6 +238,7 @@ class Settings:
         values["skip_out_of_scope_deletions"] = _bool("skip_out_of_scope_deletions", raw["skip_out_of_scope_deletions"])
         values["hard_delete_action"] = _choice("hard_delete_action", raw["hard_delete_action"], ("delete", "disable"))
         values["transitive_members"] = _bool("transitive_members", raw["transitive_members"])
+        values["provision_groups"] = _bool("provision_groups", raw["provision_groups"])
         values["cycle_concurrency"] = _int("cycle_concurrency", raw["cycle_concurrency"], 1)
         values["subscription_group_limit"] = _int("subscription_group_limit", raw["subscription_group_limit"])
         values["log_retention_days"] = _int("log_retention_days", raw["log_retention_days"], 1)

@@ -21,6 +21,7 @@ from typing import Any
 
 from shared import telemetry
 from shared.engine.export import Outcome, export
+from shared.engine.groups import sync_groups
 from shared.engine.licenses import DEFAULT_ACCESS, LicenseMap, config_digest, resolve_names
 from shared.engine.plan import Kind, Match, Plan, Policy, plan_user
 from shared.engine.scim_paths import get_value
@@ -274,8 +275,27 @@ class _Run:
             plans, staged = await self._plan(candidates, job)
             if not self.dry_run:
                 await self._export_all(plans, escrowed)
+                if self.e.settings.provision_groups:
+                    await self._sync_groups(snapshot)
                 await self._finish(new_links, snapshot, staged)
             return self._result([p for p, _ in plans], staged)
+
+    async def _sync_groups(self, assignments: dict[str, Assignment]) -> None:
+        """Users first, then groups and memberships (Entra's order for group-capable apps)."""
+        await self._flush_logs()  # the users' links are batched: groups read them
+        groups = await sync_groups(
+            self.e,
+            provision_groups=True,
+            cycle_id=self.cycle_id,
+            initiated_by=self.initiated_by,
+            log_unchanged=self.kind is CycleKind.INITIAL,
+            assignments=assignments,
+        )
+        for entry in groups.entries:
+            self._count(entry.action.value, entry.status.value)
+        self.pending_logs.extend(groups.entries)
+        if groups.auth_error is not None:
+            raise groups.auth_error  # _guarded quarantines the job and flushes the logs
 
     async def execute_targeted(self, user_ids: list[str]) -> CycleResult:
         job = await self.e.store.job.get()

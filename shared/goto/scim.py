@@ -681,6 +681,42 @@ class GoToScimClient:
             body["externalId"] = group["externalId"]  # type: ignore[index]
         await self._group_call(key, display_name, op, partial(self._t.request, "PUT", path, op, json=body))
 
+    async def rename_group(self, key: str, old_name: str, new_name: str) -> None:
+        """Changes a GoTo group's displayName, keeping its members.
+
+        With PatchOp: ``replace displayName``.
+        Otherwise a full-definition PUT (read, then PUT with the same members), because a merge
+        PATCH without ``members`` might replace them (U13); more than 100 members cannot be PUT.
+        """
+        op = Op("rename group", old_name, anchored=True)
+        validate_group_name(new_name, op)
+        path = f"/Groups/{quote(str(key), safe='')}"
+        transport, call = self._t, self._group_call
+        if self.patch_style_in_use == "patchop":
+            body: dict[str, Any] = {
+                "schemas": [PATCHOP_URN],
+                "Operations": [{"op": "replace", "path": "displayName", "value": new_name}],
+            }
+            await call(key, old_name, op, partial(transport.request, "PATCH", path, op, json=body))
+            return
+        group = await call(key, old_name, op, partial(transport.request, "GET", path, op), decode=True)
+        members = [
+            {"type": m.get("type", "user"), "value": str(m["value"])}
+            for m in (group or {}).get("members") or []
+            if isinstance(m, Mapping) and "value" in m
+        ]
+        if len(members) > MAX_MEMBERS_PER_REQUEST:
+            raise BadRequest(
+                f"{op.subject}: the group has {len(members)} members; a full-definition PUT carries at most "
+                f"{MAX_MEMBERS_PER_REQUEST} (use GOTO_PATCH_STYLE=patchop if GoTo accepts it)",
+                code="SchemaPropertyCanOnlyAcceptValue",
+                op=op,
+            )
+        body = {"displayName": new_name, "members": members}
+        if self.send_extensions and (group or {}).get("externalId") is not None:
+            body["externalId"] = group["externalId"]
+        await call(key, old_name, op, partial(transport.request, "PUT", path, op, json=body))
+
     async def delete_group(self, key: str, *, display_name: str | None = None) -> bool:
         """True when deleted; False when the group does not exist (GoTo says so with a 401)."""
         op = Op("delete group", display_name or str(key), anchored=True)
