@@ -650,7 +650,9 @@ class _Run:
         error_code = plan.error_code if outcome is None or outcome.ok else outcome.error.code  # type: ignore[union-attr]
         reason = plan.reason if outcome is None or outcome.ok else _failure_reason(outcome)
         self._count(plan.log_action.value, status.value)
-        if plan.kind is not Kind.NONE or self.kind is CycleKind.INITIAL:
+        # Objects already in step are logged by full cycles and by on-demand requests (an admin
+        # who asks about a user expects an answer in the log), not by incremental runs.
+        if plan.kind is not Kind.NONE or self.kind is CycleKind.INITIAL or self.initiated_by is Initiator.ON_DEMAND:
             self.pending_logs.append(self._entry(plan, status, error_code, reason, t0))
         self.state.processed += 1
         if len(self.pending_logs) >= LOG_BATCH or len(self.pending_links) >= LOG_BATCH:

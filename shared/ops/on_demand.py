@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from shared.engine.cycle import CycleResult
-from shared.engine.plan import Kind, Match, Plan, plan_user
+from shared.engine.plan import Match, Plan, plan_user
 from shared.entra.reader import EntraReader, GraphReadError
 from shared.model import Initiator, SourceUser, StepType
 from shared.ops import InvalidInput, NotFound
@@ -150,9 +150,9 @@ class OnDemandResult:
         for plan, engine in self.objects():
             executed = engine and not self.dry_run
             doc = plan_document(plan, executed=executed)
-            # A targeted run logs every decision but "already in sync"; out-of-scope users it
-            # never provisioned are not logged at all (nothing was decided about them).
-            doc["logged"] = executed and plan.kind is not Kind.NONE
+            # An on-demand run logs every decision, "already in sync" included; out-of-scope users
+            # it never provisioned are not logged at all (nothing was decided about them).
+            doc["logged"] = bool(executed)
             doc["steps"] = [
                 {
                     "step": n,

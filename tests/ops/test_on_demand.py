@@ -180,3 +180,21 @@ def test_cli_provision_prints_the_steps(
     for line in ("1. Import", "2. Scope", "Assigned to application: pass: assigned", "3. Match",
                  f"userName eq {upn!r}: 0 hit(s)", "4. Action", "5. Export", "Create Success"):  # fmt: skip
         assert line in text, line
+
+
+def test_on_demand_for_a_user_already_in_step_answers_in_the_log_too(
+    ops_world: Callable[..., World], cli: CliRun
+) -> None:
+    world = ops_world()
+    uid = never_provisioned_assigned_user(world)
+    cli("provision", world.upn(uid), "--json")
+    code, doc = cli("provision", world.upn(uid), "--json")
+    (obj,) = doc["objects"]
+    assert code == 0 and (obj["action"], obj["status"], obj["logged"]) == ("Other", "Skipped", True)
+
+    async def logged() -> list:
+        async with world.store() as store:
+            return await store.logs.query(cycle_id=doc["cycleId"])
+
+    (entry,) = asyncio.run(logged())
+    assert entry.initiated_by is Initiator.ON_DEMAND and entry.reason == "already in sync"
