@@ -31,7 +31,7 @@ from shared.ops.logs_export import LogQuery, csv_zip, log_document, parse_action
 from shared.ops.on_demand import provision_on_demand
 from shared.ops.report import dry_run_document
 from shared.ops.status import load_status
-from shared.runtime import open_runtime, open_store
+from shared.runtime import open_runtime, opened_store
 from shared.settings import Settings, SettingsError
 from shared.store import StoreError
 
@@ -152,11 +152,8 @@ async def ops_test_connection(req: func.HttpRequest) -> func.HttpResponse:
 async def ops_provisioning(req: func.HttpRequest) -> func.HttpResponse:
     """{"enabled": bool}: start or stop provisioning."""
     enabled = _bool(_body(req), "enabled")
-    store = await open_store(Settings.from_env())
-    try:
+    async with opened_store(Settings.from_env()) as store:
         result = await set_provisioning(store, enabled)
-    finally:
-        await store.close()
     return _json(result.document())
 
 
@@ -171,11 +168,8 @@ async def ops_restart(req: func.HttpRequest) -> func.HttpResponse:
     ):
         raise InvalidInput("scopes", "must be a list of reset scope names (or one comma-separated string)")
     scopes = parse_scopes(raw)
-    store = await open_store(Settings.from_env())
-    try:
+    async with opened_store(Settings.from_env()) as store:
         result = await restart(store, scopes)
-    finally:
-        await store.close()
     return _json(result.document())
 
 
@@ -186,11 +180,8 @@ async def ops_allow_deletes(req: func.HttpRequest) -> func.HttpResponse:
     """{"now"?: bool}: let the next cycle carry out the held deletions (and run it now)."""
     now = _bool(_body(req), "now", False)
     settings = Settings.from_env()
-    store = await open_store(settings)
-    try:
+    async with opened_store(settings) as store:
         doc = (await allow_deletes(store)).document()
-    finally:
-        await store.close()
     if now:
         async with open_runtime(settings) as rt:
             doc["cycle"] = (await rt.engine.run_cycle(initiated_by=Initiator.ADMIN)).summary()
@@ -202,11 +193,8 @@ async def ops_allow_deletes(req: func.HttpRequest) -> func.HttpResponse:
 @_translated
 async def ops_status(req: func.HttpRequest) -> func.HttpResponse:
     settings = Settings.from_env()
-    store = await open_store(settings)
-    try:
+    async with opened_store(settings) as store:
         return _json(await load_status(store, settings))
-    finally:
-        await store.close()
 
 
 def _log_query(params: Any) -> LogQuery:
@@ -241,11 +229,8 @@ async def ops_logs(req: func.HttpRequest) -> func.HttpResponse:
     if fmt not in ("json", "csv"):
         raise InvalidInput("format", f"must be json or csv, got {fmt!r}")
     query = _log_query(req.params)
-    store = await open_store(Settings.from_env())
-    try:
+    async with opened_store(Settings.from_env()) as store:
         entries = await query.run(store)
-    finally:
-        await store.close()
     if fmt == "csv":
         return func.HttpResponse(
             csv_zip(entries),

@@ -47,7 +47,7 @@ from shared.ops.on_demand import print_on_demand, provision_on_demand
 from shared.ops.report import print_result, result_document
 from shared.ops.retention import purge_logs
 from shared.ops.status import load_status, watch
-from shared.runtime import open_runtime, open_store
+from shared.runtime import open_runtime, opened_store
 from shared.settings import Settings, SettingsError
 from shared.store import StoreError
 
@@ -220,49 +220,36 @@ def _print_control(console: Console, doc: dict[str, Any]) -> None:
         console.print(f"note: {escape(note)}")
 
 
-async def cmd_start_stop(settings: Settings, args: argparse.Namespace, console: Console) -> int:
-    store = await open_store(settings)
-    try:
-        result = await set_provisioning(store, args.command == "start")
-    finally:
-        await store.close()
-    doc = result.document()
+def _emit_control(console: Console, args: argparse.Namespace, doc: dict[str, Any]) -> int:
     if args.json:
         _print_json(doc)
     else:
         _print_control(console, doc)
     return 0
+
+
+async def cmd_start_stop(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    async with opened_store(settings) as store:
+        result = await set_provisioning(store, args.command == "start")
+    return _emit_control(console, args, result.document())
 
 
 async def cmd_restart(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     scopes = parse_scopes([s for value in args.scope for s in value.split(",")])
-    store = await open_store(settings)
-    try:
+    async with opened_store(settings) as store:
         doc = (await restart(store, scopes)).document()
-    finally:
-        await store.close()
-    if args.json:
-        _print_json(doc)
-    else:
-        _print_control(console, doc)
-    return 0
+    return _emit_control(console, args, doc)
 
 
 async def cmd_allow_deletes(settings: Settings, args: argparse.Namespace, console: Console) -> int:
-    store = await open_store(settings)
-    try:
+    async with opened_store(settings) as store:
         doc = (await allow_deletes(store)).document()
-    finally:
-        await store.close()
     if args.now:
         async with open_runtime(settings) as rt:
             result = await rt.engine.run_cycle(initiated_by=Initiator.CLI)
         doc["cycle"] = result.summary()
-    if args.json:
-        _print_json(doc)
-        return 0
-    _print_control(console, doc)
-    if args.now:
+    _emit_control(console, args, doc)
+    if args.now and not args.json:
         print_result(console, result)
     return 0
 
@@ -294,14 +281,11 @@ def print_status(console: Console, doc: dict[str, Any]) -> None:
 
 
 async def cmd_status(settings: Settings, args: argparse.Namespace, console: Console) -> int:
-    store = await open_store(settings)
-    try:
+    async with opened_store(settings) as store:
         if args.watch:
             doc = await _watch(store, settings, console, quiet=args.json)
         else:
             doc = await load_status(store, settings)
-    finally:
-        await store.close()
     if args.json:
         _print_json(doc)
     else:
@@ -352,11 +336,8 @@ async def cmd_logs(settings: Settings, args: argparse.Namespace, console: Consol
         until=args.until,
         limit=limit,
     )
-    store = await open_store(settings)
-    try:
+    async with opened_store(settings) as store:
         entries = await query.run(store)
-    finally:
-        await store.close()
     if args.csv:
         paths = write_csv(entries, args.csv)
         if args.json:
@@ -388,11 +369,8 @@ async def cmd_purge_logs(settings: Settings, args: argparse.Namespace, console: 
     days = args.days if args.days is not None else settings.log_retention_days
     if days < 1:
         raise InvalidInput("--days", f"must be at least 1, got {days}")
-    store = await open_store(settings)
-    try:
+    async with opened_store(settings) as store:
         result = await purge_logs(store, days)
-    finally:
-        await store.close()
     doc = result.document()
     if args.json:
         _print_json(doc)

@@ -79,6 +79,16 @@ async def open_store(settings: Settings) -> Store:
 
 
 @asynccontextmanager
+async def opened_store(settings: Settings) -> AsyncIterator[Store]:
+    """The store alone (status, logs, control commands), closed when done."""
+    store = await open_store(settings)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
 async def open_runtime(settings: Settings, mapping: MappingConfig | None = None) -> AsyncIterator[Runtime]:
     """`mapping` replaces MAPPING_FILE (for `gotosync mapping preview --file`). A broken mapping
     file is a SettingsError naming MAPPING_FILE and every problem, raised before anything opens."""

@@ -14,10 +14,10 @@ from urllib.parse import quote
 from .auth import TokenProvider
 from .errors import SERVICE_INCOMPATIBLE, AuthError, Conflict, GoToError, LicenseLimitExceeded, NotFound, Op
 from .scim import GETGO_URN, GoToScimClient
-from .transport import ClientStats, Transport, WouldBeRequest, decode_json
+from .transport import Transport, TransportClient, decode_json
 
 
-class GoToAdminClient:
+class GoToAdminClient(TransportClient):
     """Async client for the Admin API. ``scim`` (optional) is a second source for the account
     key: the getgo extension on ``/identity/v1/Users/me`` (§3)."""
 
@@ -38,23 +38,6 @@ class GoToAdminClient:
         self._account_key = str(account_key) if account_key else None
         self._scim = scim
         self._account_lock = asyncio.Lock()
-
-    async def __aenter__(self) -> GoToAdminClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._t.aclose()
-
-    @property
-    def stats(self) -> ClientStats:
-        return self._t.stats
-
-    @property
-    def blocked(self) -> list[WouldBeRequest]:
-        return self._t.blocked
 
     async def me(self) -> dict[str, Any]:
         """GET /me: the caller's profile (``key``, ``accountKey``, ``adminRoles``, ``products``...)."""

@@ -20,7 +20,7 @@ import httpx
 
 from .auth import TokenProvider
 from .errors import SERVICE_INCOMPATIBLE, AuthError, BadRequest, GoToError, NotFound, Op
-from .transport import ClientStats, Transport, WouldBeRequest, decode_json
+from .transport import Transport, TransportClient, decode_json
 
 log = logging.getLogger("shared.goto")
 
@@ -379,7 +379,7 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
 # --- the client ---------------------------------------------------------------------------------
 
 
-class GoToScimClient:
+class GoToScimClient(TransportClient):
     """Async client for GoTo's SCIM API. Use as ``async with GoToScimClient(...) as scim:``.
 
     ``patch_style``: ``merge`` (documented), ``patchop`` (SCIM 2.0), ``put`` (full replace), or
@@ -429,24 +429,6 @@ class GoToScimClient:
             read_only=read_only,
             http_transport=http_transport,
         )
-
-    async def __aenter__(self) -> GoToScimClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._t.aclose()
-
-    @property
-    def stats(self) -> ClientStats:
-        return self._t.stats
-
-    @property
-    def blocked(self) -> list[WouldBeRequest]:
-        """Writes refused by the read-only (dry-run) transport."""
-        return self._t.blocked
 
     @property
     def patch_style_in_use(self) -> str | None:

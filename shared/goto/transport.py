@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
@@ -259,3 +259,27 @@ def decode_json(response: httpx.Response, op: Op) -> Any:
             op=op,
             body=response.text,
         ) from None
+
+
+class TransportClient:
+    """What both GoTo clients share: the transport's lifecycle and its counters."""
+
+    _t: Transport
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._t.aclose()
+
+    @property
+    def stats(self) -> ClientStats:
+        return self._t.stats
+
+    @property
+    def blocked(self) -> list[WouldBeRequest]:
+        """Writes refused by the read-only (dry-run) transport."""
+        return self._t.blocked
