@@ -8,12 +8,13 @@ control API both take the lock and never await while holding it.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import signal
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,12 +26,53 @@ ErrorFactory = Callable[[int, str, str], web.Response]
 """(status, code, message) -> a response in the emulated API's own error shape."""
 
 
+FAULT_KINDS = (
+    "latency",
+    "empty-200",
+    "no-content",
+    "error-200",
+    "reset",
+    "drop-value",
+    "wrong-shape",
+    "wrong-shape-string",
+    "drop-next-link",
+    "drop-delta-link",
+)
+"""The named fault kinds; besides them a kind is an HTTP status (429, 503...) or
+``commit-then-<status>`` / ``commit-then-reset``. See docs/emulator-graph.md, "Fault kinds"."""
+
+REWRITE_KINDS = frozenset({"drop-value", "wrong-shape", "wrong-shape-string", "drop-next-link", "drop-delta-link"})
+_COMMIT = re.compile(r"^commit-then-(?:reset|[1-5][0-9][0-9])$")
+
+
+def _normalize_kind(kind: int | str) -> int | str:
+    if isinstance(kind, bool):
+        raise ValueError(f"fault kind {kind!r} is neither an HTTP status nor a named kind")
+    if isinstance(kind, int):
+        return kind
+    name = str(kind).strip().lower()
+    if name.isdigit():
+        return int(name)
+    if name in FAULT_KINDS or _COMMIT.match(name):
+        return name
+    raise ValueError(
+        f"unknown fault kind {kind!r}: expected an HTTP status, commit-then-<status>, commit-then-reset "
+        f"or one of {', '.join(FAULT_KINDS)}"
+    )
+
+
 @dataclass
 class FaultRule:
-    """One injected fault. ``kind`` is an HTTP status to answer (429, 502, 503, 504...) or
-    ``"latency"`` (delay, then serve normally). It applies to requests whose path matches
-    ``path`` (a regular expression searched in the path) and, when set, ``method``; either to a
-    ``fraction`` of them or to the next ``count`` of them (one of the two; neither = all)."""
+    """One injected fault. ``kind`` is an HTTP status to answer (429, 404, 502, 503...), a
+    named kind (see ``FAULT_KINDS``: ``latency`` delays then serves normally, ``empty-200``,
+    ``no-content``, ``error-200``, ``reset``, the response rewrites ``drop-value``,
+    ``wrong-shape``, ``wrong-shape-string``, ``drop-next-link``, ``drop-delta-link``) or
+    ``commit-then-<status>`` / ``commit-then-reset`` (the request is served and its state
+    change stays, but the client gets that status or a dropped connection).
+
+    It applies to requests whose path matches ``path`` (a regular expression searched in the
+    path) and, when set, ``method``; the first ``after`` matching requests pass untouched; then
+    either a ``fraction`` of them or the next ``count`` of them (one of the two; neither = all)."""
 
     kind: int | str
     path: str = ""
@@ -39,16 +81,18 @@ class FaultRule:
     count: int | None = None
     retry_after: float | None = None
     latency_ms: int = 0
+    after: int = 0
     id: int = 0
     _pattern: re.Pattern[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.kind, str) and self.kind != "latency":
-            self.kind = int(self.kind)
+        self.kind = _normalize_kind(self.kind)
         if self.fraction is not None and not 0.0 <= self.fraction <= 1.0:
             raise ValueError("fraction must be between 0 and 1")
         if self.count is not None and self.count < 0:
             raise ValueError("count must be >= 0")
+        if self.after < 0:
+            raise ValueError("after must be >= 0")
         self._pattern = re.compile(self.path)
 
     def as_dict(self) -> dict[str, Any]:
@@ -61,6 +105,7 @@ class FaultRule:
             "count": self.count,
             "retry_after": self.retry_after,
             "latency_ms": self.latency_ms,
+            "after": self.after,
         }
 
 
@@ -103,6 +148,9 @@ class Faults:
                     continue
                 if rule.kind != "latency" and error_fired:
                     continue  # one error per request: later error rules keep their count
+                if rule.after > 0:
+                    rule.after -= 1  # this matching request passes untouched
+                    continue
                 if rule.count is not None:
                     if rule.count <= 0:
                         continue
@@ -157,8 +205,16 @@ class Counters:
             return {f"{m} {p}": n for (m, p), n in sorted(self._counts.items())}
 
 
-def fault_middleware(faults: Faults, counters: Counters, error: ErrorFactory) -> Any:
-    """aiohttp middleware: counts the request, then applies any fault that fires for it."""
+def fault_middleware(
+    faults: Faults,
+    counters: Counters,
+    error: ErrorFactory,
+    fault_text: Mapping[int, tuple[str, str]] | None = None,
+) -> Any:
+    """aiohttp middleware: counts the request, then applies any fault that fires for it.
+    ``fault_text`` gives the (code, message) an injected status answers with, per status, in the
+    emulated API's words (e.g. Graph's ``Request_ResourceNotFound`` for 404); others default."""
+    text = {**_FAULT_TEXT, **(fault_text or {})}
 
     @web.middleware
     async def middleware(
@@ -172,18 +228,87 @@ def fault_middleware(faults: Faults, counters: Counters, error: ErrorFactory) ->
             if rule.kind == "latency":
                 await asyncio.sleep(rule.latency_ms / 1000)
                 continue
-            status = int(rule.kind)
-            code, message = _FAULT_TEXT.get(status, ("serviceUnavailable", "Injected fault."))
-            response = error(status, code, message)
-            if rule.retry_after is not None:
-                response.headers["Retry-After"] = _format_seconds(rule.retry_after)
-            return response
+            return await _apply_fault(rule, request, handler, error, text)
         return await handler(request)
 
     return middleware
 
 
+async def _apply_fault(
+    rule: FaultRule,
+    request: web.Request,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    error: ErrorFactory,
+    text: Mapping[int, tuple[str, str]],
+) -> web.StreamResponse:
+    kind = rule.kind
+    if isinstance(kind, int):
+        return _status_fault(rule, kind, error, text)
+    if kind == "empty-200":
+        return web.json_response({})
+    if kind == "no-content":
+        return web.Response(status=204)
+    if kind == "error-200":
+        return error(200, "InternalServerError", "An error occurred, answered with status 200 (injected fault).")
+    if kind == "reset":
+        return _drop_connection(request)
+    response = await handler(request)  # rewrites and commit-then-*: the request is served first
+    if not 200 <= response.status < 300:
+        return response  # nothing was done (or the API refused it): answered as it was
+    if kind in REWRITE_KINDS:
+        return _rewrite(response, str(kind))
+    then = str(kind).removeprefix("commit-then-")
+    if then == "reset":
+        return _drop_connection(request)
+    return _status_fault(rule, int(then), error, text)
+
+
+def _status_fault(
+    rule: FaultRule, status: int, error: ErrorFactory, text: Mapping[int, tuple[str, str]]
+) -> web.Response:
+    code, message = text.get(status, ("serviceUnavailable", "Injected fault."))
+    response = error(status, code, message)
+    if rule.retry_after is not None:
+        response.headers["Retry-After"] = _format_seconds(rule.retry_after)
+    return response
+
+
+def _drop_connection(request: web.Request) -> web.Response:
+    """Closes the connection without an answer; the response returned is never sent."""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=500)
+
+
+def _rewrite(response: web.StreamResponse, kind: str) -> web.StreamResponse:
+    """A served JSON object answer with one part removed or reshaped; any other answer as is."""
+    body = response.body if isinstance(response, web.Response) else None
+    if not isinstance(body, bytes | bytearray):
+        return response
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return response
+    if not isinstance(data, dict):
+        return response
+    if kind == "drop-value":
+        data.pop("value", None)
+    elif kind == "wrong-shape" and "value" in data:
+        data["value"] = {"items": data["value"]}
+    elif kind == "wrong-shape-string" and "value" in data:
+        data["value"] = "injected fault: value is not an array"
+    elif kind == "drop-next-link":
+        data.pop("@odata.nextLink", None)
+    elif kind == "drop-delta-link":
+        data.pop("@odata.deltaLink", None)
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "transfer-encoding")}
+    return web.Response(body=json.dumps(data, separators=(",", ":")).encode(), status=response.status, headers=headers)
+
+
 _FAULT_TEXT = {
+    400: ("BadRequest", "Bad request (injected fault)."),
+    404: ("NotFound", "Not found (injected fault)."),
+    409: ("Conflict", "Conflict (injected fault)."),
     429: ("TooManyRequests", "Too many requests (injected fault)."),
     500: ("InternalServerError", "Internal server error (injected fault)."),
     502: ("BadGateway", "Upstream gateway error (injected fault)."),
@@ -198,12 +323,12 @@ def _format_seconds(value: float) -> str:
 
 def fault_rule_from_json(body: dict[str, Any]) -> FaultRule:
     """Builds a rule from a control-surface JSON body; ValueError names the bad field."""
-    allowed = {"kind", "path", "method", "fraction", "count", "retry_after", "latency_ms"}
+    allowed = {"kind", "path", "method", "fraction", "count", "retry_after", "latency_ms", "after"}
     unknown = set(body) - allowed
     if unknown:
         raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
     if "kind" not in body:
-        raise ValueError("fault needs 'kind' (an HTTP status such as 429, or 'latency')")
+        raise ValueError("fault needs 'kind' (an HTTP status such as 429, 'latency', 'drop-value', ...)")
     try:
         return FaultRule(**body)
     except (TypeError, re.error) as exc:

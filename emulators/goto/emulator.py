@@ -43,6 +43,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 256 * 1024 * 1024  # seeds of 100k users go through the control surface
 
 
+# What an injected status answers with, in GoTo's words (other statuses: emulators.common's).
+GOTO_FAULT_TEXT = {
+    400: ("invalid.request", "Bad request (injected fault)"),
+    404: ("user.not.found", "User not found (injected fault)"),
+    409: ("user.exists", "Username is already in use. (injected fault)"),
+}
+
+
 def guard_middleware(model: GoToModel) -> Any:
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -118,7 +126,7 @@ class GoToEmulator(Served, GoToModel):
         app = web.Application(
             middlewares=[
                 guard_middleware(self),
-                fault_middleware(self.faults, self.counters, self._fault_error),
+                fault_middleware(self.faults, self.counters, self._fault_error, GOTO_FAULT_TEXT),
                 rate_limit_middleware(self),
             ],
             client_max_size=MAX_BODY,

@@ -69,6 +69,17 @@ def graph_error_response(status: int, code: str, message: str, headers: dict[str
     return json_response(body, status, headers)
 
 
+# What an injected status answers with, in Graph's words (other statuses: emulators.common's).
+GRAPH_FAULT_TEXT = {
+    400: ("Request_BadRequest", "Invalid request (injected fault)."),
+    404: (
+        "Request_ResourceNotFound",
+        "Resource does not exist or one of its queried reference-property objects are not present (injected fault).",
+    ),
+    409: ("Request_MultipleObjectsWithSameKeyValue", "Another object with the same value exists (injected fault)."),
+}
+
+
 def control_error(status: int, message: str, code: str | None = None) -> web.Response:
     body: dict[str, Any] = {"error": message}
     if code:
@@ -710,7 +721,7 @@ def build_app(emulator: GraphEmulator) -> web.Application:
     app = web.Application(
         middlewares=[
             context_middleware,
-            common.fault_middleware(emulator.faults, emulator.counters, graph_error_response),
+            common.fault_middleware(emulator.faults, emulator.counters, graph_error_response, GRAPH_FAULT_TEXT),
             auth_middleware(config.require_auth),
         ],
         client_max_size=16 * 1024**2,

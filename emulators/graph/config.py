@@ -13,6 +13,9 @@ class GraphConfig:
     # §0/§8 paging: default 100, max 999 for users, groups, members and appRoleAssignedTo.
     default_page_size: int = 100
     max_page_size: int = 999
+    # A page may hold fewer items than $top asks (https://learn.microsoft.com/graph/paging):
+    # when > 0, no list page holds more than this, so small tenants get several pages (tests).
+    page_size_cap: int = 0
     # §4 delta: the page size is chosen by Graph, not the client ($top is rejected).
     delta_page_size: int = 100
     # §4 "large groups are split across pages": at most this many members@delta items per entry.

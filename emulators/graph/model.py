@@ -1000,6 +1000,8 @@ class Tenant:
         require_no(params, ("$skip",), "this collection")
         require_no(params, ("$orderby", "$expand", "$search"), "this collection in the emulator")
         top = parse_top(params, self.config.default_page_size, self.config.max_page_size)
+        if self.config.page_size_cap > 0:
+            top = min(top, self.config.page_size_cap)
         start = self._page_token(scope, params)
         count = self._count(params, eventual, lambda: sum(1 for k in index.snapshot() if visible(k)))
         keys: list[str] = []
