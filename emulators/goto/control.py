@@ -144,6 +144,12 @@ def add_goto_control_routes(app: web.Application, emu: GoToEmulator) -> None:
         emu.add_verified_domain(str(data["domain"]))
         return web.json_response({"verifiedDomains": emu.verified_domains})
 
+    async def get_journal(request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
+        if since < 0:
+            raise ValueError("since must be >= 0")
+        return web.json_response(emu.journal_entries(since))
+
     routes: list[tuple[str, str, Handler]] = [
         ("GET", "/state", get_state),
         ("POST", "/seed", post_seed),
@@ -159,6 +165,7 @@ def add_goto_control_routes(app: web.Application, emu: GoToEmulator) -> None:
         ("POST", "/clients", post_client),
         ("POST", "/refresh-tokens/revoke", post_revoke),
         ("POST", "/domains", post_domain),
+        ("GET", "/journal", get_journal),
     ]
     for method, path, handler in routes:
         app.router.add_route(method, p + path, _safe(handler))

@@ -22,6 +22,7 @@ from aiohttp import web
 from ..common import CONTROL_PREFIX, Counters, Faults, Served, ThreadedServer, fault_middleware
 from .admin import add_admin_routes
 from .control import add_goto_control_routes
+from .journal import current_request
 from .model import DEFAULT_DOMAINS, DEFAULT_G2M_SEATS, GoToError, GoToModel, GoToSwitches, OAuthError
 from .oauth import add_oauth_routes
 from .scim import add_scim_routes
@@ -56,6 +57,7 @@ def guard_middleware(model: GoToModel) -> Any:
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
         token = current_path.set(path)
+        journal_token = current_request.set((request.method, path))
         try:
             return await handler(request)
         except GoToError as exc:
@@ -77,6 +79,7 @@ def guard_middleware(model: GoToModel) -> Any:
             return render_error(model, 500, "internal.error", "Internal server error", path=path)
         finally:
             current_path.reset(token)
+            current_request.reset(journal_token)
 
     return guard
 

@@ -35,6 +35,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .journal import Journal, journaled, key_by_name, keys_by_email, user_view
+
 # --------------------------------------------------------------------------------------------
 # Constants: defaults a test can rely on (documented in docs/emulator-goto.md)
 # --------------------------------------------------------------------------------------------
@@ -600,6 +602,7 @@ class GoToModel:
         self._codes: dict[str, AuthCode] = {}
         self._pats: dict[str, Pat] = {}
         self._refresh_count = 0
+        self.journal = Journal()  # API writes to users since the last reset (emulators/goto/journal.py)
         self.verified_domains: list[str] = list(self._default_domains)
         self.account_key = self._new_key()
         self.account_name = DEFAULT_ACCOUNT_NAME
@@ -988,6 +991,17 @@ class GoToModel:
     def _license_keys_of(self, user_key: str) -> list[str]:
         return [lic.key for lic in self._licenses.values() if user_key in lic.user_keys]
 
+    def journal_view(self, key: str) -> dict[str, Any] | None:
+        """What the write journal compares for one user; None when there is no such user."""
+        user = self._users.get(key)
+        return None if user is None else user_view(user, self._license_keys_of(key))
+
+    def journal_entries(self, since: int = 0) -> list[dict[str, Any]]:
+        """The write journal: every change the SCIM and Admin APIs made to a user, in order
+        (entries with ``seq`` > ``since``). See docs/emulator-goto.md, "Write journal"."""
+        with self.lock:
+            return self.journal.entries(since)
+
     def set_seats(self, license: str, seats: int) -> None:
         """Sets the purchased seats of a license (key or code). Existing assignments are kept even
         when they now exceed the seats, as on a real downgrade; new ones are refused."""
@@ -1368,6 +1382,7 @@ class GoToModel:
             self._by_name[user.user_name.lower()] = user.key
         user.last_modified = self.clock.iso()
 
+    @journaled(lambda m, c: [key_by_name(m, c.get("user_name"))])
     def scim_create_user(self, c: UserChanges) -> User:
         self._validate_user(c, creating=True)
         existing_key = self._by_name.get(c["user_name"].lower())
@@ -1400,6 +1415,7 @@ class GoToModel:
                 # §2: PUT/PATCH -> 409 "Email address conflict"
                 raise GoToError(409, "email.conflict", "Email address conflict", scim_type="uniqueness")
 
+    @journaled(lambda m, user, c: [user.key])
     def scim_replace_user(self, user: User, c: UserChanges) -> User:
         """PUT: the full definition is required; attributes left out are cleared (§2)."""
         self._validate_user(c, creating=True)
@@ -1416,6 +1432,7 @@ class GoToModel:
         self._apply_user(user, full)
         return user
 
+    @journaled(lambda m, user, c: [user.key])
     def scim_update_user(self, user: User, c: UserChanges) -> User:
         """PATCH: only the attributes given change (§7)."""
         self._validate_user(c, creating=False)
@@ -1423,6 +1440,7 @@ class GoToModel:
         self._apply_user(user, c)
         return user
 
+    @journaled(lambda m, user: [user.key])
     def scim_delete_user(self, user: User) -> None:
         # §2/§13: the user leaves the organization "but not the account"; U17 decides the seats.
         user.in_org = False
@@ -1585,6 +1603,7 @@ class GoToModel:
                     extra={"licenseKey": int(lic.key), "seats": lic.seats, "userCount": len(lic.user_keys)},
                 )
 
+    @journaled(lambda m, entries, license_keys: keys_by_email(m, entries))
     def admin_add_users(self, entries: list[Mapping[str, Any]], license_keys: list[Any]) -> list[User]:
         """POST /accounts/{key}/users: creates users; existing ones are returned, not rejected."""
         licenses = [self._license(k).key for k in license_keys]
@@ -1633,6 +1652,7 @@ class GoToModel:
             out.append(user)
         return out
 
+    @journaled(lambda m, user, body: [user.key])
     def admin_update_user(self, user: User, body: Mapping[str, Any]) -> User:
         """PUT /accounts/{key}/users/{userKey}: licenseKeys replaces the user's license set."""
         target: list[str] = []
@@ -1670,6 +1690,7 @@ class GoToModel:
         self._apply_user(user, changes)
         return user
 
+    @journaled(lambda m, license_key, user_keys: [str(k) for k in user_keys] if isinstance(user_keys, list) else [])
     def admin_assign(self, license_key: str, user_keys: list[Any]) -> License:
         lic = self._license(license_key)
         keys = [str(k) for k in user_keys]
@@ -1680,11 +1701,13 @@ class GoToModel:
             lic.user_keys[k] = None
         return lic
 
+    @journaled(lambda m, license_key, user_key: [str(user_key)])
     def admin_unassign(self, license_key: str, user_key: str) -> None:
         lic = self._license(license_key)
         self.account_user(user_key)
         lic.user_keys.pop(user_key, None)
 
+    @journaled(lambda m, user: [user.key])
     def admin_delete_user(self, user: User) -> None:
         """UNCONFIRMED path (U11): the user leaves the account and every license."""
         user.in_account = False
