@@ -71,7 +71,8 @@ class FaultRule:
     change stays, but the client gets that status or a dropped connection).
 
     It applies to requests whose path matches ``path`` (a regular expression searched in the
-    path) and, when set, ``method``; the first ``after`` matching requests pass untouched; then
+    path) and, when set, ``method`` (one method, or several separated by ``|``, e.g.
+    ``"POST|PATCH|PUT|DELETE"``); the first ``after`` matching requests pass untouched; then
     either a ``fraction`` of them or the next ``count`` of them (one of the two; neither = all)."""
 
     kind: int | str
@@ -84,6 +85,7 @@ class FaultRule:
     after: int = 0
     id: int = 0
     _pattern: re.Pattern[str] = field(init=False, repr=False)
+    _methods: frozenset[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.kind = _normalize_kind(self.kind)
@@ -94,6 +96,12 @@ class FaultRule:
         if self.after < 0:
             raise ValueError("after must be >= 0")
         self._pattern = re.compile(self.path)
+        self._methods = frozenset(m.strip().upper() for m in (self.method or "").split("|") if m.strip())
+
+    def matches(self, method: str, path: str) -> bool:
+        if self._methods and method.upper() not in self._methods:
+            return False
+        return self._pattern.search(path) is not None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -142,9 +150,7 @@ class Faults:
         error_fired = False
         with self._lock:
             for rule in list(self._rules):
-                if rule.method and rule.method.upper() != method.upper():
-                    continue
-                if not rule._pattern.search(path):
+                if not rule.matches(method, path):
                     continue
                 if rule.kind != "latency" and error_fired:
                     continue  # one error per request: later error rules keep their count

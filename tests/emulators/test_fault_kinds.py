@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from emulators.common import FaultRule, fault_rule_from_json
+from emulators.common import FaultRule, Faults, fault_rule_from_json
 from emulators.goto import GoToEmulator
 from emulators.graph import GraphEmulator
 from tests.fixtures.goto import goto_client
@@ -76,10 +76,16 @@ def test_control_surface_accepts_named_kinds_and_after(http: httpx.Client, graph
     assert [r["kind"] for r in listed] == ["drop-value"]
 
 
+def test_method_may_name_several_methods() -> None:
+    rule = FaultRule("reset", method="POST|patch | DELETE")
+    assert rule.matches("PATCH", "/x")
+    assert rule.matches("delete", "/x")
+    assert not rule.matches("GET", "/x")
+    assert FaultRule(503).matches("GET", "/anything")
+
+
 def test_after_lets_the_first_matching_requests_through() -> None:
     rule = fault_rule_from_json({"kind": 503, "path": "/x", "after": 2, "count": 1})
-    from emulators.common import Faults
-
     faults = Faults()
     faults.add(rule)
     fired = [bool(faults.pick("GET", "/x")) for _ in range(4)]
