@@ -80,6 +80,12 @@ class SourceUser:
     assigned: bool = False  # directly or through an assigned group
     soft_deleted: bool = False
     hard_deleted: bool = False
+    # Absent from /users and from directory/deletedItems in one read, not yet confirmed by a
+    # second one: never deprovisioned on that alone (docs/safety.md).
+    absent_unconfirmed: bool = False
+    # How the user's state is known: the positive evidence a disable or delete rests on
+    # (a delta @removed, the recycle bin, a complete assignment read...).
+    evidence: str = ""
 
     @property
     def upn(self) -> str | None:
@@ -93,6 +99,22 @@ class SourceUser:
     @property
     def account_enabled(self) -> bool:
         return self.attributes.get("accountEnabled") is not False
+
+
+class UserState(enum.StrEnum):
+    PRESENT = "present"  # read from /users
+    IN_RECYCLE_BIN = "inRecycleBin"  # 404 on /users, found in directory/deletedItems
+    ABSENT = "absent"  # 404 on /users and on directory/deletedItems: a hard delete, if it holds
+
+
+@dataclass(frozen=True)
+class UserRead:
+    """One user looked up by id, with how its state is known."""
+
+    id: str
+    state: UserState
+    attributes: dict[str, Any] | None = None
+    read_at: datetime | None = None
 
 
 @dataclass
@@ -109,6 +131,14 @@ class Link:
     active: bool = True
     applied_at: datetime | None = None  # when the Entra read that produced the last export was taken
     etag: str | None = None
+    # A create is recorded before its POST (goto_id still ""): a crash between the POST and the
+    # link write leaves this intent, and the next run finds the GoTo user by it.
+    pending: bool = False
+
+    @property
+    def live(self) -> bool:
+        """Linked to a GoTo object (not only an intent to create one)."""
+        return bool(self.goto_id) and not self.pending
 
 
 @dataclass
@@ -122,6 +152,12 @@ class EscrowEntry:
     next_retry: datetime | None = None
     last_error_code: str = ""
     last_error: str = ""
+    # The evidence the failed action rested on (e.g. "users delta: @removed reason=deleted"),
+    # so a retry re-establishes it instead of guessing.
+    evidence: str = ""
+    # When the user was first read as absent from /users and directory/deletedItems (a delete
+    # waits for a second read after the confirmation delay).
+    absent_since: datetime | None = None
 
 
 @dataclass
@@ -160,6 +196,7 @@ class ProvisioningLogEntry:
     steps: list[ProvisioningStep] = field(default_factory=list)
     duration_ms: int = 0
     at: datetime = field(default_factory=utcnow)
+    evidence: str = ""  # what a disable or delete rested on (docs/safety.md)
 
 
 @dataclass
@@ -196,6 +233,11 @@ class JobState:
     staged_deletes: int = 0
     allow_deletes_once: bool = False
     etag: str | None = None
+    managed_users: int = 0  # live links at the last cycle that read them (the relative deletion guard's base)
+    # Why the last cycle stopped before its end (a read that may be incomplete, a refused plan),
+    # with when; cleared by the next cycle that ends. Nothing was deprovisioned by it.
+    last_stop: str = ""
+    last_stop_at: datetime | None = None
 
     @property
     def has_watermark(self) -> bool:

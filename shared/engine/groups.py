@@ -343,7 +343,7 @@ async def sync_groups(
     assigned = {pid: a for pid, a in assignments.items() if a.principal_type == "Group"}
     members: dict[str, set[str]] = {}
     for gid in sorted(assigned):
-        members[gid] = await reader.group_member_ids(gid, transitive)
+        members[gid] = await reader.members_unless_gone(gid, transitive)
     group_links = {lk.entra_id: lk for lk in await store.links.all("group")}
     user_links = {lk.entra_id: lk for lk in await store.links.all("user")}
     goto_groups = {str(g["id"]): g async for g in scim.list_groups() if g.get("id") is not None}

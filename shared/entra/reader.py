@@ -4,6 +4,11 @@ and the users/groups delta rounds that make incremental cycles cheap.
 
 Query options go on the first request only; nextLink and deltaLink URLs are followed exactly
 as given (reference/microsoft-graph.md §4, §8).
+
+A read that may be incomplete is an error, never an empty answer: a collection page without a
+`value` array, an empty or 204 answer, an error-shaped 200, a listing shorter than Graph's own
+count, or a delta round without its final deltaLink raise `IncompleteRead` (docs/safety.md).
+Absence is reported as such (`UserRead.state`), never turned into a deletion here.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
-from shared.model import DEFAULT_ACCESS_ROLE_ID, Assignment
+from shared.model import DEFAULT_ACCESS_ROLE_ID, Assignment, UserRead, UserState, utcnow
 
 PAGE_SIZE = 999  # Graph's maximum page size for users, groups, members and assignments
 
@@ -32,8 +37,26 @@ class GraphReadError(Exception):
 
     def __init__(self, what: str, status: int | None, code: str, message: str) -> None:
         super().__init__(f"Graph {what} failed: {status} {code}: {message}")
+        self.what = what
         self.status = status
         self.code = code
+
+
+class IncompleteRead(GraphReadError):
+    """A 2xx answer that cannot be trusted to be whole (no `value`, empty, 204, wrong shape,
+    shorter than Graph's count, no final deltaLink). Nothing may be concluded from it."""
+
+    def __init__(self, what: str, message: str, status: int | None = None) -> None:
+        super().__init__(what, status, "IncompleteRead", message)
+
+
+class GroupGone(Exception):
+    """An assigned group reads as deleted (404, and found in directory/deletedItems): nobody is
+    in scope through it any more. Raised only on that positive evidence."""
+
+    def __init__(self, group_id: str) -> None:
+        super().__init__(f"group {group_id} is deleted (found in directory/deletedItems)")
+        self.group_id = group_id
 
 
 @dataclass
@@ -75,6 +98,8 @@ class EntraReader:
         self.requests = 0
 
     async def _get(self, builder: Any, what: str, config: Any = None) -> dict[str, Any]:
+        """One request; the answer must be a JSON object that is not an error. An empty body,
+        a 204 or an error-shaped 200 is an IncompleteRead: it says nothing about the object."""
         info = (
             builder.to_get_request_information(config) if config is not None else builder.to_get_request_information()
         )
@@ -83,25 +108,36 @@ class EntraReader:
             raw = await self.client.request_adapter.send_primitive_async(info, "bytes", {"XXX": ODataError})
         except ODataError as exc:
             raise _graph_error(what, exc) from exc
+        if raw is None:
+            raise IncompleteRead(what, "Graph answered 204 No Content where a body was expected", 204)
         if not raw:
-            return {}
+            raise IncompleteRead(what, "Graph answered with an empty body")
         try:
             data = json.loads(raw)
         except ValueError as exc:
-            raise GraphReadError(what, None, "invalidJson", f"the response is not JSON: {exc}") from exc
+            raise IncompleteRead(what, f"the response is not JSON: {exc}") from exc
         if not isinstance(data, dict):
-            raise GraphReadError(what, None, "invalidJson", "the response is not a JSON object")
+            raise IncompleteRead(what, "the response is not a JSON object")
+        if "error" in data:
+            raise IncompleteRead(what, f"a 2xx answer carries an error: {_error_text(data['error'])}")
         return data
 
-    async def _pages(self, builder: Any, what: str, config: Any = None) -> AsyncIterator[dict[str, Any]]:
-        """Every page of a collection, following @odata.nextLink exactly as given."""
-        page = await self._get(builder, what, config)
+    async def _pages(
+        self, builder: Any, what: str, config: Any = None, *, delta: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every page of a collection, following @odata.nextLink exactly as given. Each page must
+        carry a `value` array; a delta round must end with its @odata.deltaLink."""
+        page = _checked_page(await self._get(builder, what, config), what)
         while True:
             yield page
             next_link = page.get("@odata.nextLink")
             if not next_link:
+                if delta and not page.get("@odata.deltaLink"):
+                    raise IncompleteRead(what, "the delta round ended without its @odata.deltaLink")
                 return
-            page = await self._get(builder.with_url(next_link), what)
+            if not isinstance(next_link, str):
+                raise IncompleteRead(what, "@odata.nextLink is not a URL")
+            page = _checked_page(await self._get(builder.with_url(next_link), what, _headers_only(config)), what)
 
     async def app_roles(self) -> dict[str, str]:
         """appRoleId -> role value; Default Access (the all-zero id) maps to ""."""
@@ -110,8 +146,10 @@ class EntraReader:
             f"read of service principal {self.sp_id}",
             RequestConfiguration(query_parameters=_query(select=["id", "appRoles", "displayName"])),
         )
+        if not isinstance(sp.get("appRoles"), list):
+            raise IncompleteRead(f"read of service principal {self.sp_id}", "the answer has no appRoles array")
         roles = {DEFAULT_ACCESS_ROLE_ID: ""}
-        for role in sp.get("appRoles") or []:
+        for role in sp["appRoles"]:
             if isinstance(role, dict) and role.get("id"):
                 roles[str(role["id"])] = str(role.get("value") or "")
         return roles
@@ -123,8 +161,12 @@ class EntraReader:
         config = RequestConfiguration(query_parameters=_query(top=PAGE_SIZE))
         found: dict[str, dict[str, Any]] = {}
         async for page in self._pages(builder, "list of app role assignments", config):
-            for a in page.get("value") or []:
-                if a.get("principalType") not in ("User", "Group") or not a.get("principalId"):
+            for a in page["value"]:
+                if (
+                    not isinstance(a, dict)
+                    or a.get("principalType") not in ("User", "Group")
+                    or not a.get("principalId")
+                ):
                     continue
                 pid = str(a["principalId"])
                 entry = found.setdefault(
@@ -137,36 +179,85 @@ class EntraReader:
                 principal_type=e["type"],
                 display_name=e["name"],
                 role_ids=frozenset(e["ids"]),
-                role_values=frozenset(roles.get(i, "") for i in e["ids"]),
+                role_values=frozenset(_role_value(roles, i) for i in e["ids"]),
             )
             for pid, e in found.items()
         }
 
     async def group_member_ids(self, group_id: str, transitive: bool = False) -> set[str]:
-        """Ids of the users in a group: direct members (Entra's rule) or, as a setting, nested ones."""
+        """Ids of the users in a group: direct members (Entra's rule) or, as a setting, nested ones.
+
+        A 404 on the member list is not "nobody": the group itself is read. GroupGone only when
+        it reads as deleted (found in directory/deletedItems); anything else is a read error."""
         group = self.client.groups.by_group_id(group_id)
         builder: Any = group.transitive_members if transitive else group.members
         config = RequestConfiguration(query_parameters=_query(select=["id"], top=PAGE_SIZE))
+        what = f"list of members of group {group_id}"
         ids: set[str] = set()
         try:
-            async for page in self._pages(builder, f"list of members of group {group_id}", config):
-                for m in page.get("value") or []:
-                    if str(m.get("@odata.type", "")).endswith("user") and m.get("id"):
+            async for page in self._pages(builder, what, config):
+                for m in page["value"]:
+                    if isinstance(m, dict) and str(m.get("@odata.type", "")).endswith("user") and m.get("id"):
                         ids.add(str(m["id"]))
         except GraphReadError as exc:
             if exc.status == 404:
-                return set()  # the group is gone: nobody is in scope through it
+                await self._confirm_group_gone(group_id, what)
             raise
         return ids
 
+    async def members_unless_gone(self, group_id: str, transitive: bool = False) -> set[str]:
+        """group_member_ids, where a group that reads as deleted has no members."""
+        try:
+            return await self.group_member_ids(group_id, transitive)
+        except GroupGone:
+            return set()
+
+    async def _confirm_group_gone(self, group_id: str, what: str) -> None:
+        """After a 404 on a group's members: GroupGone if the group is in the recycle bin; a
+        read error if the group still reads (a transient 404) or is absent from both."""
+        try:
+            await self._get(
+                self.client.groups.by_group_id(group_id),
+                f"read of group {group_id}",
+                RequestConfiguration(query_parameters=_query(select=["id"])),
+            )
+        except GraphReadError as exc:
+            if exc.status != 404:
+                raise
+        else:
+            raise GraphReadError(what, 404, "TransientNotFound", "the member list answered 404 but the group exists")
+        if await self.in_recycle_bin(group_id):
+            raise GroupGone(group_id)
+        raise GraphReadError(
+            what, 404, "UnconfirmedNotFound", "the group is neither readable nor in directory/deletedItems"
+        )
+
     async def iter_users(self, select: list[str]) -> AsyncIterator[list[dict[str, Any]]]:
-        """All users of the tenant, a page (up to 999) at a time, with the selected properties."""
-        config = RequestConfiguration(query_parameters=_query(select=select, top=PAGE_SIZE))
+        """All users of the tenant, a page (up to 999) at a time, with the selected properties.
+
+        The first page asks Graph to count ($count=true, an advanced query): a listing that ends
+        with fewer users than that count lost a page (a dropped nextLink) and is an
+        IncompleteRead. Users created during the listing only make it longer, never shorter;
+        users deleted during it can make it short: the cycle then stops and the next one reads
+        again (docs/safety.md)."""
+        config = RequestConfiguration(query_parameters=_query(select=select, top=PAGE_SIZE, count=True))
+        config.headers.add("ConsistencyLevel", "eventual")
+        expected: int | None = None
+        seen = 0
         async for page in self._pages(self.client.users, "list of users", config):
-            yield [_attributes(u, select) for u in page.get("value") or [] if u.get("id")]
+            if expected is None:
+                expected = _count(page)
+            users = [_attributes(u, select) for u in page["value"] if isinstance(u, dict) and u.get("id")]
+            seen += len(page["value"])
+            yield users
+        if expected is not None and seen < expected:
+            raise IncompleteRead(
+                "list of users", f"the listing returned {seen} users where Graph counts {expected}: a page is missing"
+            )
 
     async def get_user(self, user_id: str, select: list[str]) -> dict[str, Any] | None:
-        """One user, or None when it does not exist (hard deleted, or in the recycle bin)."""
+        """One user, or None on a 404 (absent from /users: it may be deleted, or the read may be
+        wrong: see read_user for what a caller may conclude)."""
         try:
             user = await self._get(
                 self.client.users.by_user_id(user_id),
@@ -177,27 +268,38 @@ class EntraReader:
             if exc.status == 404:
                 return None
             raise
-        return _attributes(user, select) if user.get("id") else None
+        got = str(user.get("id") or "")
+        if not got or ("@" not in user_id and got.lower() != user_id.lower()):
+            raise IncompleteRead(f"read of user {user_id}", "the answer is not that user")
+        return _attributes(user, select)
+
+    async def read_user(self, user_id: str, select: list[str]) -> UserRead:
+        """One user with how its state is known: present, in the recycle bin (positive evidence
+        of a soft delete), or absent from both /users and directory/deletedItems (which alone
+        is not proof of a hard delete: see docs/safety.md)."""
+        read_at = utcnow()
+        attrs = await self.get_user(user_id, select)
+        if attrs is not None:
+            return UserRead(user_id, UserState.PRESENT, attrs, read_at)
+        if await self.in_recycle_bin(user_id):
+            return UserRead(user_id, UserState.IN_RECYCLE_BIN, None, read_at)
+        return UserRead(user_id, UserState.ABSENT, None, read_at)
 
     async def member_of(self, user_id: str, transitive: bool = False) -> set[str]:
-        """Ids of the groups a user is a direct (or, as a setting, nested) member of."""
+        """Ids of the groups a user is a direct (or, as a setting, nested) member of. A 404 is a
+        read error (the user was read a moment ago), never "in no group"."""
         user = self.client.users.by_user_id(user_id)
         builder: Any = user.transitive_member_of if transitive else user.member_of
         config = RequestConfiguration(query_parameters=_query(select=["id"], top=PAGE_SIZE))
         ids: set[str] = set()
-        try:
-            async for page in self._pages(builder, f"list of groups of user {user_id}", config):
-                for g in page.get("value") or []:
-                    if str(g.get("@odata.type", "")).endswith("group") and g.get("id"):
-                        ids.add(str(g["id"]))
-        except GraphReadError as exc:
-            if exc.status == 404:
-                return set()
-            raise
+        async for page in self._pages(builder, f"list of groups of user {user_id}", config):
+            for g in page["value"]:
+                if isinstance(g, dict) and str(g.get("@odata.type", "")).endswith("group") and g.get("id"):
+                    ids.add(str(g["id"]))
         return ids
 
     async def in_recycle_bin(self, object_id: str) -> bool:
-        """Whether a user that /users no longer returns is soft deleted (restorable) or gone."""
+        """Whether an object that no longer reads is in directory/deletedItems (restorable)."""
         try:
             item = await self._get(
                 self.client.directory.deleted_items.by_directory_object_id(object_id),
@@ -207,7 +309,9 @@ class EntraReader:
             if exc.status == 404:
                 return False
             raise
-        return bool(item.get("id"))
+        if str(item.get("id", "")).lower() != object_id.lower():
+            raise IncompleteRead(f"read of deleted item {object_id}", "the answer is not that object")
+        return True
 
     async def latest_delta_links(self, select: list[str]) -> tuple[str, str]:
         """Delta links that start "now" ($deltatoken=latest), one request each. Taken before a
@@ -217,7 +321,7 @@ class EntraReader:
         users = await self._get(self.client.users.delta.with_url(users_url), "users delta (latest token)")
         groups = await self._get(self.client.groups.delta.with_url(groups_url), "groups delta (latest token)")
         if not users.get("@odata.deltaLink") or not groups.get("@odata.deltaLink"):
-            raise GraphReadError("delta (latest token)", None, "noDeltaLink", "Graph returned no deltaLink")
+            raise IncompleteRead("delta (latest token)", "Graph returned no deltaLink")
         return str(users["@odata.deltaLink"]), str(groups["@odata.deltaLink"])
 
     async def group_delta_link(self, group_id: str) -> str:
@@ -226,7 +330,7 @@ class EntraReader:
         url = f"{self.base_url}/groups/delta()?$filter={flt}&$select=members&$deltatoken=latest"
         page = await self._get(self.client.groups.delta.with_url(url), f"delta link for group {group_id}")
         if not page.get("@odata.deltaLink"):
-            raise GraphReadError("group delta (latest token)", None, "noDeltaLink", "Graph returned no deltaLink")
+            raise IncompleteRead("group delta (latest token)", "Graph returned no deltaLink")
         return str(page["@odata.deltaLink"])
 
     async def users_delta(self, link: str, select: list[str]) -> tuple[list[UserChange], str]:
@@ -234,9 +338,9 @@ class EntraReader:
         changes: dict[str, UserChange] = {}
         page: dict[str, Any] = {}
         try:
-            async for page in self._pages(self.client.users.delta.with_url(link), "users delta"):
-                for u in page.get("value") or []:
-                    if not u.get("id"):
+            async for page in self._pages(self.client.users.delta.with_url(link), "users delta", delta=True):
+                for u in page["value"]:
+                    if not isinstance(u, dict) or not u.get("id"):
                         continue
                     removed = u.get("@removed")
                     reason = str(removed.get("reason", "deleted")) if isinstance(removed, dict) else ""
@@ -244,8 +348,6 @@ class EntraReader:
                     changes[str(u["id"])] = UserChange(str(u["id"]), _attributes(u, select), reason)
         except GraphReadError as exc:
             raise _delta_error("users", exc) from exc
-        if not page.get("@odata.deltaLink"):
-            raise GraphReadError("users delta", None, "noDeltaLink", "the round ended without a deltaLink")
         return list(changes.values()), str(page["@odata.deltaLink"])
 
     async def groups_delta(self, link: str) -> tuple[dict[str, MembershipChange], str]:
@@ -253,9 +355,9 @@ class EntraReader:
         changes: dict[str, MembershipChange] = {}
         page: dict[str, Any] = {}
         try:
-            async for page in self._pages(self.client.groups.delta.with_url(link), "groups delta"):
-                for g in page.get("value") or []:
-                    if not g.get("id"):
+            async for page in self._pages(self.client.groups.delta.with_url(link), "groups delta", delta=True):
+                for g in page["value"]:
+                    if not isinstance(g, dict) or not g.get("id"):
                         continue
                     change = changes.setdefault(str(g["id"]), MembershipChange(str(g["id"])))
                     removed = g.get("@removed")
@@ -265,8 +367,6 @@ class EntraReader:
                         _merge_member(change, member)
         except GraphReadError as exc:
             raise _delta_error("groups", exc) from exc
-        if not page.get("@odata.deltaLink"):
-            raise GraphReadError("groups delta", None, "noDeltaLink", "the round ended without a deltaLink")
         return changes, str(page["@odata.deltaLink"])
 
 
@@ -283,6 +383,44 @@ def _merge_member(change: MembershipChange, member: Any) -> None:
     else:
         change.added.add(mid)
         change.removed.discard(mid)
+
+
+def _role_value(roles: dict[str, str], role_id: str) -> str:
+    """A role id the app no longer lists is not Default Access: it keeps a value of its own (so
+    nobody leaves scope because a role could not be named) and shows up in the logs."""
+    if role_id in roles:
+        return roles[role_id]
+    return f"unknown-role:{role_id}"
+
+
+def _headers_only(config: Any) -> Any:
+    """The request headers of the first page (e.g. ConsistencyLevel: an advanced query's next
+    pages need it too), without its query parameters (the nextLink carries those)."""
+    if config is None or not getattr(config, "headers", None) or not config.headers.get_all():
+        return None
+    follow: RequestConfiguration[Any] = RequestConfiguration()
+    follow.headers = config.headers
+    return follow
+
+
+def _checked_page(page: dict[str, Any], what: str) -> dict[str, Any]:
+    """A collection page must carry a `value` array of objects."""
+    if "value" not in page:
+        raise IncompleteRead(what, "a page of the collection has no `value` array")
+    if not isinstance(page["value"], list):
+        raise IncompleteRead(what, f"`value` is a {type(page['value']).__name__}, not an array")
+    return page
+
+
+def _count(page: dict[str, Any]) -> int | None:
+    count = page.get("@odata.count")
+    return count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        return f"{error.get('code', 'unknown')}: {str(error.get('message', ''))[:200]}"
+    return str(error)[:200]
 
 
 def _attributes(user: dict[str, Any], select: list[str]) -> dict[str, Any]:
@@ -304,10 +442,11 @@ class _Query:
 
     select: list[str] | None = None
     top: int | None = None
+    count: bool | None = None
 
     def get_query_parameter(self, original_name: str) -> str:
-        return {"select": "%24select", "top": "%24top"}.get(original_name, original_name)
+        return {"select": "%24select", "top": "%24top", "count": "%24count"}.get(original_name, original_name)
 
 
-def _query(*, select: list[str] | None = None, top: int | None = None) -> _Query:
-    return _Query(select=select, top=top)
+def _query(*, select: list[str] | None = None, top: int | None = None, count: bool | None = None) -> _Query:
+    return _Query(select=select, top=top, count=count)

@@ -201,7 +201,7 @@ async def provision_on_demand(
         ids = [requested.id]
     else:
         requested = await resolve_group(rt.reader, str(group))
-        ids = sorted(await rt.reader.group_member_ids(requested.id, rt.settings.transitive_members))
+        ids = sorted(await rt.reader.members_unless_gone(requested.id, rt.settings.transitive_members))
         members = len(ids)
     result = await rt.engine.sync_users(ids, initiated_by=Initiator.ON_DEMAND, dry_run=dry_run)
     planned = {p.user.id for p in result.plans}

@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.engine.cycle import snapshot_hash
+from shared.engine.reading import snapshot_hash
+from shared.entra.reader import GroupGone
 from shared.realtime.intake import ITEMS_PER_MESSAGE
 from shared.runtime import Runtime
 
@@ -47,7 +48,13 @@ async def watch_assignments(rt: Runtime, enqueue: Callable[[dict[str, Any]], Awa
             users.add(pid)
         else:
             result.groups_changed = True
-            users |= await rt.reader.group_member_ids(pid, rt.settings.transitive_members)
+            try:
+                users |= await rt.reader.group_member_ids(pid, rt.settings.transitive_members)
+            except GroupGone as exc:
+                # Who was in it can no longer be listed: the snapshot is left as it was, so the
+                # next cycle sees this change and re-reads everyone (a full read).
+                result.skipped = f"{exc}: left to the next cycle"
+                return result
     ordered = sorted(users)
     for start in range(0, len(ordered), ITEMS_PER_MESSAGE):
         chunk = ordered[start : start + ITEMS_PER_MESSAGE]

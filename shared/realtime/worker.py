@@ -88,13 +88,13 @@ async def _group_changes(rt: Runtime, keeper: SubscriptionKeeper, group_id: str,
         assignments = await rt.reader.assignments()
         if group_id not in assignments:
             return set()
-        return await rt.reader.group_member_ids(group_id, rt.settings.transitive_members)
+        return await rt.reader.members_unless_gone(group_id, rt.settings.transitive_members)
     try:
         changes, next_link = await rt.reader.groups_delta(sub.delta_link)
     except DeltaExpired:
         sub.delta_link = await rt.reader.group_delta_link(group_id)
         await rt.store.subscriptions.put(sub)
-        return await rt.reader.group_member_ids(group_id, rt.settings.transitive_members)
+        return await rt.reader.members_unless_gone(group_id, rt.settings.transitive_members)
     affected: set[str] = set()
     for change in changes.values():
         affected |= change.added | change.removed

@@ -32,6 +32,9 @@ TRANSIENT_CODES = frozenset(
     }
 )
 STAGED = "StagedDelete"  # held by the deletion threshold: re-evaluated every cycle until decided
+# Absent from /users and directory/deletedItems once: re-read after the confirmation delay
+# (the caller gives the due time) before anything is deleted.
+DELETION_UNCONFIRMED = "DeletionUnconfirmed"
 FIRST_RETRIES = (timedelta(hours=6), timedelta(hours=12), timedelta(hours=24))
 RETRY_EVERY = timedelta(hours=24)
 GIVE_UP_AFTER = timedelta(days=28)
@@ -81,6 +84,8 @@ def escrow_to_entity(entry: EscrowEntry) -> dict[str, Any]:
         "next_retry": dt_to_entity(entry.next_retry),
         "last_error_code": bounded_text(entry.last_error_code),
         "last_error": bounded_text(entry.last_error),
+        "evidence": bounded_text(entry.evidence),
+        "absent_since": dt_to_entity(entry.absent_since),
     }
 
 
@@ -93,6 +98,8 @@ def escrow_from_entity(entity: TableEntity) -> EscrowEntry:
         next_retry=dt_from_entity(entity.get("next_retry")),
         last_error_code=entity.get("last_error_code", ""),
         last_error=entity.get("last_error", ""),
+        evidence=entity.get("evidence", ""),
+        absent_since=dt_from_entity(entity.get("absent_since")),
     )
 
 
@@ -109,8 +116,21 @@ class EscrowRepository(Repository):
             return None
 
     @storage_call
-    async def record_failure(self, entra_id: str, kind: str, code: str, message: str, now: datetime) -> EscrowEntry:
-        """Count one more failure and schedule the retry (see `next_retry`).
+    async def record_failure(
+        self,
+        entra_id: str,
+        kind: str,
+        code: str,
+        message: str,
+        now: datetime,
+        *,
+        evidence: str = "",
+        absent_since: datetime | None = None,
+        due: datetime | None = None,
+    ) -> EscrowEntry:
+        """Count one more failure and schedule the retry (see `next_retry`; `due` overrides it,
+        e.g. for a deletion waiting for its confirming read). `evidence` is what the failed
+        action rested on; `absent_since` when the user was first read as absent.
 
         When the schedule gives up (28 days), the row is deleted and the entry is returned with
         next_retry None, so the caller can log that the object left escrow unresolved.
@@ -136,7 +156,11 @@ class EscrowRepository(Repository):
                 next_retry=next_retry(attempts, first, now, code),
                 last_error_code=code,
                 last_error=bounded_text(message),
+                evidence=evidence,
+                absent_since=utc(absent_since) if absent_since is not None else None,
             )
+            if due is not None and entry.next_retry is not None:
+                entry.next_retry = utc(due)
             try:
                 if entry.next_retry is None:
                     if entity is not None:

@@ -17,7 +17,7 @@ from azure.data.tables import TableEntity, UpdateMode
 from shared.model import CycleKind, CycleProgress, Initiator, JobState
 
 from ._base import Repository, row_missing, storage_call
-from ._codec import as_int, dt_from_entity, dt_to_entity, dt_to_iso, from_json, int64, to_json
+from ._codec import as_int, bounded_text, dt_from_entity, dt_to_entity, dt_to_iso, from_json, int64, to_json
 from .errors import ConcurrencyError
 
 PARTITION = "job"
@@ -71,6 +71,9 @@ def job_to_entity(state: JobState) -> dict[str, Any]:
         "assignments_hash": state.assignments_hash,
         "staged_deletes": int64(state.staged_deletes),
         "allow_deletes_once": state.allow_deletes_once,
+        "managed_users": int64(state.managed_users),
+        "last_stop": bounded_text(state.last_stop),
+        "last_stop_at": dt_to_entity(state.last_stop_at),
     }
 
 
@@ -91,6 +94,9 @@ def job_from_entity(entity: TableEntity) -> JobState:
         staged_deletes=as_int(entity.get("staged_deletes")),
         allow_deletes_once=bool(entity.get("allow_deletes_once", False)),
         etag=entity.metadata.get("etag"),
+        managed_users=as_int(entity.get("managed_users")),
+        last_stop=entity.get("last_stop", ""),
+        last_stop_at=dt_from_entity(entity.get("last_stop_at")),
     )
 
 

@@ -34,6 +34,7 @@ def link_to_entity(link: Link) -> dict[str, Any]:
         "licenses": bounded_json(list(link.licenses)),
         "active": link.active,
         "applied_at": dt_to_entity(link.applied_at),
+        "pending": link.pending,
     }
 
 
@@ -49,6 +50,7 @@ def link_from_entity(entity: TableEntity) -> Link:
         active=bool(entity.get("active", True)),
         applied_at=dt_from_entity(entity.get("applied_at")),
         etag=entity.metadata.get("etag"),
+        pending=bool(entity.get("pending", False)),
     )
 
 
@@ -108,6 +110,21 @@ class LinkRepository(Repository):
             "PartitionKey eq @kind", parameters={"kind": kind}, results_per_page=PAGE_SIZE
         )
         return [link_from_entity(entity) async for entity in pages]
+
+    @storage_call
+    async def owner_of(self, goto_id: str, kind: str = "user") -> str | None:
+        """The Entra id whose live link points at GoTo object `goto_id`, or None. A filtered scan
+        of one partition: for the rare lookups that found a GoTo object by attribute."""
+        pages = self._table.query_entities(
+            "PartitionKey eq @kind and goto_id eq @goto",
+            parameters={"kind": kind, "goto": goto_id},
+            select=["RowKey", "pending"],
+            results_per_page=PAGE_SIZE,
+        )
+        async for entity in pages:
+            if not entity.get("pending"):
+                return str(entity["RowKey"])
+        return None
 
     @storage_call
     async def put_many(self, links: Iterable[Link]) -> list[Link]:

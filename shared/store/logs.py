@@ -107,6 +107,7 @@ def log_to_entity(entry: ProvisioningLogEntry) -> dict[str, Any]:
         "steps": bounded_json(steps, overflow_item=_steps_overflow),
         "duration_ms": int64(entry.duration_ms),
         "at": utc(entry.at),
+        "evidence": bounded_text(entry.evidence),
     }
 
 
@@ -141,6 +142,7 @@ def log_from_entity(entity: TableEntity) -> ProvisioningLogEntry:
         ],
         duration_ms=as_int(entity.get("duration_ms")),
         at=at if at is not None else _EPOCH,
+        evidence=entity.get("evidence", ""),
     )
 
 
