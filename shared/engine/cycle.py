@@ -1,36 +1,46 @@
 """Sync cycles: the initial (full) cycle and the incremental cycle, as Entra runs them, with a
-lease, checkpoints, the deletion threshold, escrow retries and batched provisioning logs.
+lease that is renewed while the cycle runs, checkpoints, the deletion guards, escrow retries
+and batched provisioning logs; and targeted runs for named users.
 
-A cycle first plans every affected object (reads only), then checks the deletion threshold on
-the whole plan, then exports. A dry run stops after planning and reports.
+A run first reads (shared/engine/reading.py: whole reads or none) and plans every affected
+object, then checks the guards on the whole plan (docs/safety.md), then exports. A dry run
+stops after planning and reports.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared import telemetry
+from shared.engine.evidence import first_absent
 from shared.engine.export import Outcome, export
 from shared.engine.groups import sync_groups
+from shared.engine.guard import (
+    DELETION_QUARANTINE,
+    FAILURE_QUARANTINE,
+    DeletionGuard,
+    duplicate_names,
+    failure_quarantine,
+)
 from shared.engine.licenses import DEFAULT_ACCESS, LicenseMap, config_digest, resolve_names
-from shared.engine.plan import Kind, Match, Plan, Policy, plan_user
-from shared.engine.scim_paths import get_value
-from shared.entra.reader import DeltaExpired, EntraReader, UserChange
+from shared.engine.plan import DELETION_UNCONFIRMED, Kind, Plan, Policy, failed_read, plan_user
+from shared.engine.reading import Candidate, NeedsFullRead, Orphan, Reading, ReadResult, snapshot_hash
+from shared.entra.reader import DeltaExpired, EntraReader, GraphReadError
 from shared.goto.admin import GoToAdminClient
-from shared.goto.errors import AuthError, GoToError
+from shared.goto.errors import AuthError
 from shared.goto.scim import GoToScimClient
 from shared.mapping import MappingConfig, SourceContext, evaluate_user, load_mapping
 from shared.model import (
+    Action,
     Assignment,
     CycleKind,
     CycleProgress,
@@ -45,15 +55,16 @@ from shared.model import (
 )
 from shared.settings import Settings
 from shared.store import Store
+from shared.store.errors import ConcurrencyError
+from shared.store.lease import Lease, LeaseHeartbeat, LeaseLost
 
 log = logging.getLogger("gotosync.cycle")
 
 LEASE_NAME = "cycle"
-DELETION_QUARANTINE = "DeletionThresholdExceeded"
-LEASE_SECONDS = 900
 CHECKPOINT_EVERY = 200  # objects, or
 CHECKPOINT_SECONDS = 3.0  # seconds, whichever comes first: `gotosync status` shows live progress
 LOG_BATCH = 100
+DUPLICATE_QUARANTINE = "DuplicateTargetValues"
 
 ProgressCallback = Callable[[CycleProgress], None]
 
@@ -94,12 +105,9 @@ class CycleNotRun(Exception):
     """The cycle did not start: another holds the lease, or provisioning is off."""
 
 
-@dataclass
-class _Candidate:
-    user: SourceUser
-    link: Link | None
-    match: Match
-    read_at: datetime
+class PlanRefused(Exception):
+    """The whole plan was refused before anything was written (it would give two users the
+    same userName); the job is quarantined with the names."""
 
 
 class SyncEngine:
@@ -134,6 +142,7 @@ class SyncEngine:
             verified_domains=settings.verified_domains,
             default_access_licensed=DEFAULT_ACCESS in settings.role_licenses,
         )
+        self.guard = DeletionGuard(settings.deletion_threshold, settings.deletion_threshold_percent)
         self.select = self.mapping.graph_select()
         # The effective configuration: when it differs from the one the last full cycle ran
         # with, the next cycle is a full one (as Entra restarts after a mapping change).
@@ -172,7 +181,7 @@ class SyncEngine:
         assert self.admin is not None
         await self.admin.set_user_licenses(await self.admin.account_key(), user_key, license_keys)
 
-    # ---------------------------------------------------------------- entry point
+    # ---------------------------------------------------------------- entry points
 
     async def run_cycle(
         self,
@@ -188,31 +197,50 @@ class SyncEngine:
         job = await self.store.job.get()
         if not job.enabled and initiated_by is Initiator.TIMER and not dry_run:
             raise CycleNotRun("provisioning is off")
-        lease = None
-        if not dry_run:
-            lease = await self.store.lease.acquire(LEASE_NAME, cycle_id, LEASE_SECONDS)
-            if lease is None:
-                raise CycleNotRun("another cycle holds the lease")
-        try:
-            interrupted = job.current is not None and job.current.ended is None and not job.current.dry_run
-            kind = CycleKind.INCREMENTAL
-            if full or not job.has_watermark or (interrupted and job.current and job.current.kind is CycleKind.INITIAL):
-                kind = CycleKind.INITIAL
-            elif job.config_hash and job.config_hash != self.config_hash:
-                log.info("the mapping, scoping filters or role licenses changed: a full cycle re-evaluates everyone")
-                kind = CycleKind.INITIAL
-            run = _Run(self, cycle_id, kind, dry_run, initiated_by, progress, stop_after, lease)
+        kind = self._cycle_kind(job, full)
+        if dry_run:
+            run = _Run(self, cycle_id, kind, True, initiated_by, progress, stop_after, None)
             return await run.execute(job)
+        ttl = self.settings.cycle_lease_seconds
+        lease = await self.store.lease.acquire(LEASE_NAME, cycle_id, ttl)
+        if lease is None:
+            raise CycleNotRun(await self._lease_holder())
+        try:
+            async with LeaseHeartbeat(self.store.lease, lease, ttl / 3) as heartbeat:
+                job = await self.store.job.get()  # read again under the lease
+                kind = self._cycle_kind(job, full)
+                run = _Run(self, cycle_id, kind, False, initiated_by, progress, stop_after, heartbeat)
+                return await run.execute(job)
         finally:
-            if lease is not None:
+            with contextlib.suppress(Exception):  # an outage must not hide the cycle's own error
                 await self.store.lease.release(lease)
+
+    def _cycle_kind(self, job: JobState, full: bool) -> CycleKind:
+        interrupted = job.current is not None and job.current.ended is None and not job.current.dry_run
+        if full or not job.has_watermark or (interrupted and job.current and job.current.kind is CycleKind.INITIAL):
+            return CycleKind.INITIAL
+        if job.config_hash and job.config_hash != self.config_hash:
+            log.info("the mapping, scoping filters or role licenses changed: a full cycle re-evaluates everyone")
+            return CycleKind.INITIAL
+        return CycleKind.INCREMENTAL
+
+    async def _lease_holder(self) -> str:
+        held = await self.store.lease.get(LEASE_NAME)
+        if held is None:
+            return "another cycle holds the lease"
+        beat = held.renewed.isoformat(timespec="seconds") if held.renewed else "unknown"
+        return (
+            f"another cycle holds the lease (owner {held.owner}, fence {held.fence}, last heartbeat {beat}, "
+            f"expires {held.expires.isoformat(timespec='seconds')})"
+        )
 
     async def sync_users(
         self, user_ids: Iterable[str], *, initiated_by: Initiator, dry_run: bool = False
     ) -> CycleResult:
         """The pipeline for the named users now, each read afresh from Graph (a notification or
         an admin's request is only a ping). Does not take the cycle lease: a write whose Entra
-        read is older than the link's applied-at is dropped instead (see _Run._process)."""
+        read is older than the link's applied-at is dropped instead (see _Run._process). Never
+        deletes on a negative read: such users are handed to the next cycle."""
         ids = sorted(set(user_ids))
         run = _Run(self, str(uuid.uuid4()), CycleKind.TARGETED, dry_run, initiated_by, None, None, None)
         return await run.execute_targeted(ids)
@@ -230,7 +258,7 @@ class _Run:
         initiated_by: Initiator,
         progress: ProgressCallback | None,
         stop_after: int | None,
-        lease: Any,
+        heartbeat: LeaseHeartbeat | None,
     ) -> None:
         self.e = engine
         self.cycle_id = cycle_id
@@ -239,7 +267,7 @@ class _Run:
         self.initiated_by = initiated_by
         self.on_progress = progress
         self.stop_after = stop_after
-        self.lease = lease
+        self.heartbeat = heartbeat
         self.started = utcnow()
         self.state = CycleProgress(
             cycle_id=cycle_id, kind=kind, initiated_by=initiated_by, started=self.started, dry_run=dry_run
@@ -249,35 +277,61 @@ class _Run:
         self.pending_links: list[Link] = []
         self.checkpointing = asyncio.Lock()
         self.exports_done = 0
+        self.attempted = 0  # objects this run tried to write (or could not plan): the failure share's base
+        self.failed = 0
         self.last_checkpoint = time.monotonic()
         self.licenses: LicenseMap | None = None
+        self.guard_reason = ""
+        self.confirm_after = timedelta(seconds=engine.settings.deletion_confirmation_seconds)
 
-    def _plan_all(self, candidates: list[_Candidate]) -> list[tuple[Plan, _Candidate]]:
-        return [
-            (plan_user(c.user, c.link, c.match, self.e.mapping, self.e.policy, self.licenses), c) for c in candidates
-        ]
+    @property
+    def lease(self) -> Lease | None:
+        return self.heartbeat.lease if self.heartbeat is not None else None
+
+    # ---------------------------------------------------------------- running
 
     async def execute(self, job: JobState) -> CycleResult:
-        store = self.e.store
         self.job_assignments_hash = job.assignments_hash
         if not self.dry_run:
-            job = await store.job.update(lambda j: setattr(j, "current", self.state))
+            await self.e.store.job.update(self._take_current)
         async with self._guarded():
-            if self.kind is CycleKind.INITIAL:
-                candidates, new_links, snapshot, escrowed = await self._read_full()
-            else:
-                try:
-                    candidates, new_links, snapshot, escrowed = await self._read_incremental(job)
-                except DeltaExpired as exc:
-                    log.warning("%s", exc)
-                    self.kind = self.state.kind = CycleKind.INITIAL
-                    candidates, new_links, snapshot, escrowed = await self._read_full()
-            plans, staged = await self._plan(candidates, job)
+            read = await self._read(job)
+            plans, staged = await self._plan(read, job)
             if not self.dry_run:
-                await self._export_all(plans, escrowed)
+                await self._export_all(plans, read.escrowed)
+                self._log_orphans(read.orphans)
                 if self.e.settings.provision_groups:
-                    await self._sync_groups(snapshot)
-                await self._finish(new_links, snapshot, staged)
+                    await self._sync_groups(read.snapshot)
+                await self._finish(read, staged)
+            return self._result([p for p, _ in plans], staged)
+
+    def _take_current(self, job: JobState) -> None:
+        job.current = self.state  # fences out any earlier holder's checkpoints (see _fenced)
+
+    async def _read(self, job: JobState) -> ReadResult:
+        reading = Reading(self.e)
+        if self.kind is CycleKind.INITIAL:
+            return await reading.full()
+        try:
+            return await reading.incremental(job)
+        except (DeltaExpired, NeedsFullRead) as exc:
+            log.warning("%s", exc)
+            self.kind = self.state.kind = CycleKind.INITIAL
+            return await reading.full()
+
+    async def execute_targeted(self, user_ids: list[str]) -> CycleResult:
+        job = await self.e.store.job.get()
+        self.job_assignments_hash = job.assignments_hash
+        async with self._guarded():
+            read = await Reading(self.e).targeted(user_ids)
+            read.managed = job.managed_users
+            plans, staged = await self._plan(read, job)
+            if not self.dry_run:
+                wanted = set(user_ids)
+                escrowed = {e.entra_id for e in await self.e.store.escrow.all() if e.entra_id in wanted}
+                await self._export_all(plans, escrowed)
+                if staged:
+                    await self._hold_deletions(staged)
             return self._result([p for p, _ in plans], staged)
 
     async def _sync_groups(self, assignments: dict[str, Assignment]) -> None:
@@ -297,296 +351,74 @@ class _Run:
         if groups.auth_error is not None:
             raise groups.auth_error  # _guarded quarantines the job and flushes the logs
 
-    async def execute_targeted(self, user_ids: list[str]) -> CycleResult:
-        job = await self.e.store.job.get()
-        self.job_assignments_hash = job.assignments_hash
-        async with self._guarded():
-            plans, staged = await self._plan(await self._read_targeted(user_ids), job)
-            if not self.dry_run:
-                wanted = set(user_ids)
-                escrowed = {e.entra_id for e in await self.e.store.escrow.all() if e.entra_id in wanted}
-                await self._export_all(plans, escrowed)
-                if staged:
-                    await self._hold_deletions(staged)
-            return self._result([p for p, _ in plans], staged)
+    # ---------------------------------------------------------------- deciding
 
-    async def _plan(self, candidates: list[_Candidate], job: JobState) -> tuple[list[tuple[Plan, _Candidate]], int]:
-        """Every candidate's plan, then the deletion threshold over all of them. A dry run stops
-        here: its counts are the plan's."""
-        if candidates:
+    async def _plan(self, read: ReadResult, job: JobState) -> tuple[list[tuple[Plan, Candidate]], int]:
+        """Every candidate's plan, then the whole-plan checks (no userName twice; the deletion
+        guards). A dry run stops here: its counts are the plan's."""
+        if read.candidates:
             self.licenses = await self.e.license_map()
-        plans = self._plan_all(candidates)
+        plans = [(self._plan_one(c), c) for c in read.candidates]
         self.state.total = len(plans)
-        staged = self._apply_threshold([p for p, _ in plans], job)
+        await self._refuse_duplicates([p for p, _ in plans], read.taken_names)
+        staged = self._apply_threshold([p for p, _ in plans], job, read.managed)
         if self.dry_run:
             for plan, _ in plans:
                 self._count(plan.log_action.value, plan.log_status.value)
         return plans, staged
 
-    @contextlib.asynccontextmanager
-    async def _guarded(self) -> AsyncIterator[None]:
-        """GoTo refusing the credentials quarantines the job (Entra's EncounteredQuarantineException);
-        whatever happens, the log entries written so far are flushed."""
-        try:
-            yield
-        except AuthError as exc:
-            await self._quarantine("EncounteredQuarantineException", f"GoTo refused the credentials: {exc}")
-            raise
-        finally:
-            await self._flush_logs()
+    def _plan_one(self, cand: Candidate) -> Plan:
+        if cand.error is not None:
+            return failed_read(cand.user, cand.link, *cand.error)
+        return plan_user(cand.user, cand.link, cand.match, self.e.mapping, self.e.policy, self.licenses)
 
-    async def _read_targeted(self, user_ids: list[str]) -> list[_Candidate]:
-        reader, store = self.e.reader, self.e.store
-        roles = await reader.app_roles()
-        assignments = await reader.assignments(roles)
-        groups = {pid: a for pid, a in assignments.items() if a.principal_type == "Group"}
-        group_ids = set(groups)
-        transitive = self.e.settings.transitive_members
+    async def _refuse_duplicates(self, plans: list[Plan], taken: dict[str, str]) -> None:
+        """A plan that would give two users the same userName is refused as a whole."""
+        wanted = [
+            (p.user.id, str(p.values.get("userName")))
+            for p in plans
+            if p.kind in (Kind.CREATE, Kind.UPDATE, Kind.ENABLE, Kind.NONE) and p.values.get("userName")
+        ]
+        clashes = duplicate_names(wanted, taken)
+        if not clashes:
+            return
+        reason = f"{DUPLICATE_QUARANTINE}: the mapping gives the same userName to more than one user: {clashes}"
+        if not self.dry_run:
+            await self._quarantine(DUPLICATE_QUARANTINE, reason.partition(": ")[2])
+        raise PlanRefused(f"nothing was written: {reason}; fix the mapping, then restart")
 
-        async def one(uid: str) -> _Candidate:
-            read_at = utcnow()
-            attrs = await reader.get_user(uid, self.e.select)
-            if attrs is None:
-                soft = await reader.in_recycle_bin(uid)
-                source = SourceUser(uid, {"id": uid}, soft_deleted=soft, hard_deleted=not soft)
-            else:
-                held: set[str] = set()
-                if uid in assignments and assignments[uid].principal_type == "User":
-                    held |= assignments[uid].role_values
-                in_groups = (await reader.member_of(uid, transitive) if groups else set()) & group_ids
-                for gid in in_groups:
-                    held |= groups[gid].role_values
-                assigned = (uid in assignments) or bool(in_groups)
-                source = SourceUser(uid, attrs, roles=frozenset(held), assigned=assigned)
-            link = await store.links.get(uid, "user")
-            return _Candidate(source, link, await self._match_remote(source, link), read_at)
-
-        sem = asyncio.Semaphore(self.e.settings.cycle_concurrency)
-
-        async def bounded(uid: str) -> _Candidate:
-            async with sem:
-                return await one(uid)
-
-        candidates = await asyncio.gather(*(bounded(uid) for uid in user_ids))
-        # Never provisioned and not in scope: nothing to do and nothing worth a log line.
-        return [c for c in candidates if c.link is not None or c.user.assigned]
-
-    # ---------------------------------------------------------------- reading
-
-    async def _read_full(self) -> tuple[list[_Candidate], tuple[str, str], dict[str, Assignment], set[str]]:
-        reader = self.e.reader
-        # Delta links first: changes made while we read are replayed by the next round.
-        links_now = await reader.latest_delta_links(self.e.select)
-        roles = await reader.app_roles()
-        assignments = await reader.assignments(roles)
-        roles_of = await self._roles_by_user(assignments)
-        stored_links = {lk.entra_id: lk for lk in await self.e.store.links.all("user")}
-        wanted = set(roles_of) | set(stored_links)
-        read_at = utcnow()
-        users: dict[str, dict[str, Any]] = {}
-        async for page in reader.iter_users(self.e.select):
-            for attrs in page:
-                if attrs["id"] in wanted:
-                    users[attrs["id"]] = attrs
-        index = await self._goto_index()
-        # Linked but no longer listed: deleted in Entra. The recycle bin tells a soft delete
-        # (disable) from a hard one (delete); there are few such users, one request each.
-        missing = sorted(uid for uid in wanted if uid not in users)
-        in_bin = await asyncio.gather(*(reader.in_recycle_bin(uid) for uid in missing))
-        soft = {uid for uid, found in zip(missing, in_bin, strict=True) if found}
-        candidates = []
-        for uid in sorted(wanted):
-            attrs = users.get(uid)
-            if attrs is None:
-                source = SourceUser(uid, {"id": uid}, soft_deleted=uid in soft, hard_deleted=uid not in soft)
-            else:
-                roles_here = roles_of.get(uid, frozenset())
-                source = SourceUser(uid, attrs, roles=roles_here, assigned=uid in roles_of)
-            link = stored_links.get(uid)
-            candidates.append(_Candidate(source, link, self._match_in_index(source, link, index), read_at))
-        escrowed = {e.entra_id for e in await self.e.store.escrow.all()}
-        return candidates, links_now, assignments, escrowed
-
-    async def _roles_by_user(self, assignments: dict[str, Assignment]) -> dict[str, frozenset[str]]:
-        roles: dict[str, set[str]] = {}
-        for a in assignments.values():
-            if a.principal_type == "User":
-                roles.setdefault(a.principal_id, set()).update(a.role_values)
-        groups = [a for a in assignments.values() if a.principal_type == "Group"]
-        member_lists = await asyncio.gather(
-            *(self.e.reader.group_member_ids(g.principal_id, self.e.settings.transitive_members) for g in groups)
-        )
-        for group, members in zip(groups, member_lists, strict=True):
-            for uid in members:
-                roles.setdefault(uid, set()).update(group.role_values)
-        return {uid: frozenset(r) for uid, r in roles.items()}
-
-    async def _goto_index(self) -> dict[str, list[dict[str, Any]]]:
-        """One paged listing of GoTo users, indexed by id and by each matching attribute."""
-        index: dict[str, list[dict[str, Any]]] = {}
-        async for resource in self.e.scim.list_users():
-            index.setdefault("id:" + str(resource.get("id")), []).append(resource)
-            for m in self.e.matching:
-                value = _target_value(resource, m.target)
-                if value:
-                    index.setdefault(f"{m.target}:{value.lower()}", []).append(resource)
-        return index
-
-    def _match_in_index(self, user: SourceUser, link: Link | None, index: dict[str, list[dict[str, Any]]]) -> Match:
-        link_lost = False
-        if link is not None:
-            hits = index.get("id:" + link.goto_id)
-            if hits:
-                return Match(hits[0], "link")
-            link_lost = True
-        tried = []
-        values = self.e.matching_values(user)
-        for target, value in values:
-            hits = index.get(f"{target}:{value.lower()}", [])
-            tried.append((target, value, len(hits)))
-            if len(hits) == 1:
-                return Match(hits[0], target, tuple(tried), link_lost=link_lost)
-            if len(hits) > 1:
-                return Match(None, target, tuple(tried), duplicates=len(hits), link_lost=link_lost)
-        return Match(None, "", tuple(tried), link_lost=link_lost, no_value=not values)
-
-    async def _match_remote(self, user: SourceUser, link: Link | None) -> Match:
-        """Incremental cycles: the target lookup is repeated per object, as Entra does."""
-        link_lost = False
-        if link is not None:
-            target = await self.e.scim.get_user(link.goto_id)
-            if target is not None:
-                return Match(target, "link")
-            link_lost = True
-        tried = []
-        values = self.e.matching_values(user)
-        for target, value in values:
-            try:
-                hits = await self.e.scim.find_users(target, value)
-            except GoToError as exc:
-                if isinstance(exc, AuthError):
-                    raise
-                # e.g. GoTo cannot filter on this matching attribute: this user fails, not the cycle.
-                problem = (exc.code, f"GoTo refused the lookup {target} eq {value!r}: {exc}")
-                return Match(None, target, tuple(tried), link_lost=link_lost, error=problem)
-            tried.append((target, value, len(hits)))
-            if len(hits) == 1:
-                return Match(hits[0], target, tuple(tried), link_lost=link_lost)
-            if len(hits) > 1:
-                return Match(None, target, tuple(tried), duplicates=len(hits), link_lost=link_lost)
-        return Match(None, "", tuple(tried), link_lost=link_lost, no_value=not values)
-
-    async def _read_incremental(
-        self, job: JobState
-    ) -> tuple[list[_Candidate], tuple[str, str], dict[str, Assignment], set[str]]:
-        reader, store = self.e.reader, self.e.store
-        roles = await reader.app_roles()
-        assignments = await reader.assignments(roles)
-        # The stored snapshot is read only when the assignments changed since it was written.
-        previous = assignments if snapshot_hash(assignments) == job.assignments_hash else await store.assignments.load()
-        user_changes, users_link = await reader.users_delta(job.users_delta_link, self.e.select)
-        group_changes, groups_link = await reader.groups_delta(job.groups_delta_link)
-
-        affected: set[str] = set()
-        for pid in set(assignments) | set(previous):
-            now, before = assignments.get(pid), previous.get(pid)
-            if now == before:
-                continue
-            kind = (now or before).principal_type  # type: ignore[union-attr]
-            if kind == "User":
-                affected.add(pid)
-            else:
-                # A group assigned, unassigned or given another role: all of its members.
-                affected |= await reader.group_member_ids(pid, self.e.settings.transitive_members)
-        assigned_groups = {pid for pid, a in assignments.items() if a.principal_type == "Group"}
-        for gid, change in group_changes.items():
-            if gid in assigned_groups or gid in previous:
-                affected |= change.added | change.removed
-        changed_by_id: dict[str, UserChange] = {c.id: c for c in user_changes}
-        direct = {pid for pid, a in assignments.items() if a.principal_type == "User"}
-        escrow_due = {e.entra_id for e in await store.escrow.due(utcnow())}
-        affected |= escrow_due
-        # Links are read only when there is something to decide (a quiet cycle stays cheap).
-        links = {lk.entra_id: lk for lk in await store.links.all("user")} if (affected or changed_by_id) else {}
-        # Group members are listed only when something changed (a quiet cycle stays cheap).
-        others = [uid for uid in changed_by_id if uid not in links and uid not in direct]
-        member_ids = await self._members_of(assigned_groups if (affected or others) else ())
-        # A delta entry matters if the user is ours or could be in scope; others are noise.
-        for uid in changed_by_id:
-            if uid in links or uid in direct or uid in member_ids:
-                affected.add(uid)
-
-        roles_of: dict[str, set[str]] = {}
-        for uid in affected:
-            if uid in direct:
-                roles_of.setdefault(uid, set()).update(assignments[uid].role_values)
-        for gid in assigned_groups:
-            for uid in member_ids.get_members(gid) & affected:
-                roles_of.setdefault(uid, set()).update(assignments[gid].role_values)
-
-        candidates = []
-        for uid in sorted(affected):
-            change = changed_by_id.get(uid)
-            read_at = utcnow()
-            if change is not None and change.removed:
-                source = SourceUser(
-                    uid,
-                    change.attributes,
-                    soft_deleted=change.removed == "changed",
-                    hard_deleted=change.removed == "deleted",
-                )
-            else:
-                attrs = await reader.get_user(uid, self.e.select)
-                if attrs is None:
-                    source = SourceUser(uid, {"id": uid}, soft_deleted=True)
-                else:
-                    source = SourceUser(uid, attrs, roles=frozenset(roles_of.get(uid, set())), assigned=uid in roles_of)
-            link = links.get(uid)
-            if link is None and not source.assigned:
-                continue  # never provisioned and not in scope: nothing to do, nothing to log
-            candidates.append(_Candidate(source, link, await self._match_remote(source, link), read_at))
-        return candidates, (users_link, groups_link), assignments, escrow_due
-
-    async def _members_of(self, group_ids: Iterable[str]) -> _Members:
-        ids = sorted(group_ids)
-        lists = await asyncio.gather(
-            *(self.e.reader.group_member_ids(g, self.e.settings.transitive_members) for g in ids)
-        )
-        return _Members(dict(zip(ids, lists, strict=True)))
-
-    # ---------------------------------------------------------------- deciding
-
-    def _apply_threshold(self, plans: list[Plan], job: JobState) -> int:
-        """Entra's accidental-deletions guard: per cycle, disables and deletes together. While the
-        job is quarantined for it, every disable and delete waits for the admin (allow deletes,
-        or fix the cause and restart): nothing slips through a cycle at a time."""
-        threshold = self.e.settings.deletion_threshold
+    def _apply_threshold(self, plans: list[Plan], job: JobState, managed: int | None) -> int:
+        """Entra's accidental-deletions guard, with a relative guard beside it: per run, disables
+        and deletes together. While the job is quarantined for it, every disable and delete waits
+        for the admin (allow deletes, or fix the cause and restart): nothing slips through a
+        cycle at a time."""
         deprovisions = [p for p in plans if p.kind.deprovisions]
         if not deprovisions or job.allow_deletes_once:
             return 0
         held = job.quarantine_reason.startswith(DELETION_QUARANTINE)
-        if not held and (threshold <= 0 or len(deprovisions) <= threshold):
+        base = managed if managed is not None else job.managed_users
+        exceeded = self.e.guard.exceeded(len(deprovisions), base)
+        if not held and exceeded is None:
             return 0
+        why = "provisioning is quarantined for exceeding the deletion threshold" if held else str(exceeded)
+        self.guard_reason = f"{why} (guards: {self.e.guard.describe(base)})"
         for plan in deprovisions:
             plan.staged = True
-            why = (
-                "provisioning is quarantined for exceeding the deletion threshold"
-                if held
-                else f"{len(deprovisions)} disables/deletes in this cycle exceed the deletion threshold of {threshold}"
-            )
-            plan.reason = f"staged: {why} ({plan.reason})"
+            plan.reason = f"staged: {self.guard_reason} ({plan.reason})"
         return len(deprovisions)
 
     # ---------------------------------------------------------------- exporting
 
-    async def _export_all(self, plans: list[tuple[Plan, _Candidate]], escrowed: set[str]) -> None:
+    async def _export_all(self, plans: list[tuple[Plan, Candidate]], escrowed: set[str]) -> None:
         sem = asyncio.Semaphore(self.e.settings.cycle_concurrency)
         abort = asyncio.Event()
 
-        async def one(plan: Plan, cand: _Candidate) -> None:
+        async def one(plan: Plan, cand: Candidate) -> None:
             async with sem:
                 if abort.is_set():
                     return
+                if self.heartbeat is not None:
+                    self.heartbeat.check()  # a lost lease stops every export not yet started
                 await self._process(plan, cand, escrowed)
                 if self.stop_after is not None and self.exports_done >= self.stop_after:
                     abort.set()
@@ -600,34 +432,60 @@ class _Run:
         if abort.is_set():
             raise CycleInterrupted(f"cycle {self.cycle_id} stopped after {self.exports_done} exports")
 
-    async def _process(self, plan: Plan, cand: _Candidate, escrowed: set[str]) -> None:
+    async def _process(self, plan: Plan, cand: Candidate, escrowed: set[str]) -> None:
         t0 = time.perf_counter()
-        store = self.e.store
         outcome: Outcome | None = None
         if plan.kind.writes and not plan.staged and await self._stale(plan, cand):
             plan.kind = Kind.SKIP
             plan.reason = "a newer read of this user was already applied; this older read is dropped"
+        if plan.kind is Kind.CREATE and not plan.staged and not await self._record_intent(plan, cand):
+            plan.kind = Kind.SKIP
+            plan.reason = "another run linked this user meanwhile; the next run decides"
         if plan.kind.writes and not plan.staged:
-            set_licenses = self.e.set_licenses if self.licenses is not None else None
-            outcome = await export(plan, self.e.scim, cand.match.target, cand.read_at, set_licenses)
-            self.exports_done += 1
-            if outcome.ok:
-                if outcome.link is None:
-                    await store.links.delete(plan.user.id, "user")
-                else:
-                    await self._put_link(outcome.link)
-                if plan.user.id in escrowed:
-                    await store.escrow.clear(plan.user.id, "user")
+            outcome = await self._write(plan, cand, escrowed)
+        else:
+            await self._settle(plan, cand, escrowed)
+        self._record(plan, outcome, t0)
+        await self._after_object()
+
+    async def _write(self, plan: Plan, cand: Candidate, escrowed: set[str]) -> Outcome:
+        set_licenses = self.e.set_licenses if self.licenses is not None else None
+        self.attempted += 1
+        outcome = await export(plan, self.e.scim, cand.match.target, cand.read_at, set_licenses, self._owner_of)
+        self.exports_done += 1
+        store = self.e.store
+        if outcome.ok:
+            if outcome.link is None:
+                await store.links.delete(plan.user.id, "user")
             else:
-                assert outcome.error is not None
-                if outcome.partial and outcome.link is not None:
-                    await self._put_link(outcome.link)  # the SCIM write was done: keep what it did
-                if isinstance(outcome.error, AuthError):
-                    raise outcome.error
-                await store.escrow.record_failure(
-                    plan.user.id, "user", outcome.error.code, _failure_reason(outcome), utcnow()
-                )
-        elif plan.kind is Kind.NONE and cand.link is None and cand.match.target is not None:
+                await self._put_link(outcome.link)
+            if plan.user.id in escrowed:
+                await store.escrow.clear(plan.user.id, "user")
+            return outcome
+        assert outcome.error is not None
+        self.failed += 1
+        if outcome.partial and outcome.link is not None:
+            await self._put_link(outcome.link)  # the SCIM write was done: keep what it did
+        if isinstance(outcome.error, AuthError):
+            raise outcome.error
+        await store.escrow.record_failure(
+            plan.user.id,
+            "user",
+            outcome.error.code,
+            _failure_reason(outcome),
+            utcnow(),
+            evidence=plan.user.evidence if plan.kind.deprovisions else "",
+            absent_since=cand.escrow.absent_since if cand.escrow and plan.user.hard_deleted else None,
+        )
+        return outcome
+
+    async def _owner_of(self, goto_id: str) -> str | None:
+        return await self.e.store.links.owner_of(goto_id)
+
+    async def _settle(self, plan: Plan, cand: Candidate, escrowed: set[str]) -> None:
+        """What a plan that writes nothing to GoTo leaves in the store."""
+        store = self.e.store
+        if plan.kind is Kind.NONE and (cand.link is None or cand.link.pending) and cand.match.target is not None:
             # Matched an existing GoTo user that is already in step: link it, nothing to write.
             await self._put_link(
                 Link(
@@ -636,16 +494,67 @@ class _Run:
                     matched_by=cand.match.matched_by,
                     exported=dict(plan.values),
                     applied_at=cand.read_at,
+                    etag=cand.link.etag if cand.link else None,
                 )
             )
         elif plan.kind is Kind.FAIL:
+            self.attempted += 1
+            self.failed += 1
             await store.escrow.record_failure(plan.user.id, "user", plan.error_code, plan.reason, utcnow())
+        elif plan.error_code == DELETION_UNCONFIRMED and not self.dry_run:
+            since = first_absent(cand.escrow, cand.read_at)
+            await store.escrow.record_failure(
+                plan.user.id,
+                "user",
+                DELETION_UNCONFIRMED,
+                plan.reason,
+                utcnow(),
+                absent_since=since,
+                due=since + self.confirm_after,
+            )
         elif plan.staged and not self.dry_run:
             # Held, not forgotten: escrowed so that every later cycle (incremental ones too,
             # whose delta has moved on) re-evaluates the user until the admin decides.
-            await store.escrow.record_failure(plan.user.id, "user", "StagedDelete", plan.reason, utcnow())
-        elif plan.user.id in escrowed and plan.kind in (Kind.NONE, Kind.SKIP):
-            await store.escrow.clear(plan.user.id, "user")
+            await store.escrow.record_failure(
+                plan.user.id, "user", "StagedDelete", plan.reason, utcnow(), evidence=plan.user.evidence
+            )
+        else:
+            await self._forget(plan, cand, escrowed)
+
+    async def _forget(self, plan: Plan, cand: Candidate, escrowed: set[str]) -> None:
+        """Nothing to do for this user: clear its escrow entry, and drop a create intent that
+        never became a GoTo user (the user left scope before it was created)."""
+        if plan.user.id in escrowed and plan.kind in (Kind.NONE, Kind.SKIP):
+            await self.e.store.escrow.clear(plan.user.id, "user")
+        if cand.link is not None and cand.link.pending and cand.match.target is None and plan.kind is Kind.SKIP:
+            await self.e.store.links.delete(plan.user.id, "user")
+
+    async def _record_intent(self, plan: Plan, cand: Candidate) -> bool:
+        """Before a POST: a durable trace of the create (Entra id, the userName about to be
+        sent), so that a crash between the POST and the link write is found by the next run.
+        False when another run changed the link meanwhile."""
+        if self.dry_run:
+            return True
+        intent = Link(
+            entra_id=plan.user.id,
+            goto_id="",
+            matched_by="intent",
+            exported=dict(plan.values),
+            active=True,
+            applied_at=cand.read_at,
+            pending=True,
+            etag=cand.link.etag if cand.link is not None else None,
+        )
+        try:
+            written = await self.e.store.links.put_if_unchanged(intent)
+        except ConcurrencyError:
+            return False
+        plan.link = written if plan.link is None or plan.link.pending else plan.link
+        if cand.link is None or cand.link.pending:
+            cand.link = written
+        return True
+
+    def _record(self, plan: Plan, outcome: Outcome | None, t0: float) -> None:
         status = plan.log_status if outcome is None else (Status.SUCCESS if outcome.ok else Status.FAILURE)
         error_code = plan.error_code if outcome is None or outcome.ok else outcome.error.code  # type: ignore[union-attr]
         reason = plan.reason if outcome is None or outcome.ok else _failure_reason(outcome)
@@ -655,6 +564,8 @@ class _Run:
         if plan.kind is not Kind.NONE or self.kind is CycleKind.INITIAL or self.initiated_by is Initiator.ON_DEMAND:
             self.pending_logs.append(self._entry(plan, status, error_code, reason, t0))
         self.state.processed += 1
+
+    async def _after_object(self) -> None:
         if len(self.pending_logs) >= LOG_BATCH or len(self.pending_links) >= LOG_BATCH:
             await self._flush_logs()
         now = time.monotonic()
@@ -668,18 +579,18 @@ class _Run:
     async def _put_link(self, link: Link) -> None:
         """Targeted runs write links at once (others race with them); a cycle writes them in
         batches with its log entries. A cycle killed before a batch is written loses no user:
-        the next run finds the GoTo user by userName (or by the 409 of a repeated create)."""
+        each create left its intent, by which the next run finds the GoTo user."""
         if self.kind is CycleKind.TARGETED:
             await self.e.store.links.put(link)
         else:
             self.pending_links.append(link)
 
-    async def _stale(self, plan: Plan, cand: _Candidate) -> bool:
+    async def _stale(self, plan: Plan, cand: Candidate) -> bool:
         """A cycle's read can be older than a webhook's write that landed meanwhile (or the
         reverse): the link's applied-at says when the read behind the last export was taken.
         Without a link at read time there is nothing to be stale against: a create racing
         another create meets GoTo's 409 and adopts the user."""
-        if cand.link is None:
+        if cand.link is None or cand.link.pending:
             return False
         current = await self.e.store.links.get(plan.user.id, "user")
         return bool(current and current.applied_at and current.applied_at > cand.read_at)
@@ -700,7 +611,28 @@ class _Run:
             modified=_modified(plan),
             steps=list(plan.steps),
             duration_ms=int((time.perf_counter() - t0) * 1000),
+            evidence=plan.evidence if plan.kind.deprovisions or plan.staged else "",
         )
+
+    def _log_orphans(self, orphans: list[Orphan]) -> None:
+        for orphan in orphans:
+            self._count(Action.OTHER.value, Status.WARNING.value)
+            self.pending_logs.append(
+                ProvisioningLogEntry(
+                    cycle_id=self.cycle_id,
+                    change_id=str(uuid.uuid4()),
+                    action=Action.OTHER,
+                    status=Status.WARNING,
+                    source_id=orphan.entra_id,
+                    source_name=orphan.entra_id,
+                    target_id=orphan.goto_id,
+                    target_name=orphan.user_name,
+                    initiated_by=self.initiated_by,
+                    reason=f"GoTo user {orphan.user_name} ({orphan.goto_id}) {orphan.reason}; it is left alone: "
+                    "remove it in GoTo, or assign the user so that the next cycle adopts it",
+                    error_code="OrphanedTargetEntry",
+                )
+            )
 
     def _count(self, action: str, status: str) -> None:
         self.counts[f"{action}/{status}"] += 1
@@ -718,6 +650,30 @@ class _Run:
             batch, self.pending_logs = self.pending_logs, []
             await self.e.store.logs.write(batch)
 
+    # ---------------------------------------------------------------- job state
+
+    @contextlib.asynccontextmanager
+    async def _guarded(self) -> AsyncIterator[None]:
+        """GoTo refusing the credentials quarantines the job (Entra's EncounteredQuarantineException);
+        whatever happens, the log entries written so far are flushed (unless the lease is lost:
+        then another holder owns the job and nothing more is written)."""
+        try:
+            yield
+        except AuthError as exc:
+            await self._quarantine("EncounteredQuarantineException", f"GoTo refused the credentials: {exc}")
+            raise
+        except (GraphReadError, PlanRefused) as exc:
+            await self._note_stop(exc)
+            raise
+        finally:
+            if self.heartbeat is None or not self.heartbeat.lost.is_set():
+                await self._flush_logs()
+
+    def _fenced(self, job: JobState) -> None:
+        """Job writes of a cycle are refused once another cycle has taken the job over."""
+        if self.heartbeat is not None and job.current is not None and job.current.cycle_id != self.cycle_id:
+            raise LeaseLost(f"cycle {job.current.cycle_id} took the job over from cycle {self.cycle_id}")
+
     async def _checkpoint(self) -> None:
         if self.dry_run:
             return
@@ -725,54 +681,72 @@ class _Run:
         if self.kind is CycleKind.TARGETED:
             return  # a targeted run is not the job's cycle: it leaves the cycle status alone
         snapshot = CycleProgress(**{**self.state.__dict__})
-        await self.e.store.job.update(lambda j: setattr(j, "current", snapshot))
-        if self.lease is not None:
-            await self.e.store.lease.renew(self.lease)
 
-    async def _finish(self, new_links: tuple[str, str], snapshot: dict[str, Assignment], staged: int) -> None:
+        def mutate(job: JobState) -> None:
+            self._fenced(job)
+            job.current = snapshot
+
+        await self.e.store.job.update(mutate)
+        if self.heartbeat is not None:
+            await self.heartbeat.renew_now()
+
+    async def _finish(self, read: ReadResult, staged: int) -> None:
         await self._flush_logs()
-        digest = snapshot_hash(snapshot)
+        if self.heartbeat is not None:
+            self.heartbeat.check()
+        digest = snapshot_hash(read.snapshot)
         if digest != self.job_assignments_hash:
-            await self.e.store.assignments.replace(snapshot)
+            await self.e.store.assignments.replace(read.snapshot)
         self.state.ended = utcnow()
         telemetry.metrics().record_cycle(self.kind.value, (self.state.ended - self.started).total_seconds())
         done = CycleProgress(**{**self.state.__dict__})
-        failures = sum(n for k, n in self.counts.items() if k.endswith("/Failure"))
-        config_hash = self.e.config_hash
+        failing = failure_quarantine(self.failed, self.attempted)
+        managed = read.managed
 
         def mutate(job: JobState) -> None:
-            job.users_delta_link, job.groups_delta_link = new_links
+            self._fenced(job)
+            job.users_delta_link, job.groups_delta_link = read.delta_links
             job.assignments_hash = digest
-            job.config_hash = config_hash  # a full cycle ran with it (or it is the first one stored)
+            job.config_hash = self.e.config_hash  # a full cycle ran with it (or it is the first one stored)
             job.current = None
             job.last = done
             job.staged_deletes = staged
-            if staged and not job.quarantine_reason.startswith(DELETION_QUARANTINE):
-                job.quarantine_reason = (
-                    f"{DELETION_QUARANTINE}: {staged} disables/deletes staged; allow deletes or fix and restart"
-                )
-                job.quarantined_since = utcnow()
-            elif not staged and job.allow_deletes_once and job.quarantine_reason.startswith(DELETION_QUARANTINE):
-                job.quarantine_reason = ""  # the admin allowed the deletes and they were done
-                job.quarantined_since = None
-            elif job.quarantine_reason.startswith("EncounteredQuarantineException") and failures == 0:
-                job.quarantine_reason = ""  # the credentials work again
-                job.quarantined_since = None
+            if managed is not None:
+                job.managed_users = managed
+            _settle_quarantine(job, staged, self.guard_reason, failing, self.failed)
             job.allow_deletes_once = False
-            job.last_success = done.ended  # the cycle ran to its end (per-object failures are escrowed)
+            job.last_stop, job.last_stop_at = "", None
+            if failing is None:
+                job.last_success = done.ended  # ran to its end with at most 40% of its writes failed
 
         await self.e.store.job.update(mutate)
+        if failing is not None:
+            log.error("%s", failing)
 
     async def _hold_deletions(self, staged: int) -> None:
+        reason = self.guard_reason
+
         def mutate(job: JobState) -> None:
             if not job.quarantine_reason.startswith(DELETION_QUARANTINE):
-                job.quarantine_reason = (
-                    f"{DELETION_QUARANTINE}: {staged} disables/deletes staged; allow deletes or fix and restart"
-                )
+                job.quarantine_reason = f"{DELETION_QUARANTINE}: {reason}; allow deletes or fix and restart"
                 job.quarantined_since = utcnow()
             job.staged_deletes = max(job.staged_deletes, staged)
 
         await self.e.store.job.update(mutate)
+
+    async def _note_stop(self, exc: Exception) -> None:
+        """A cycle stopped by a read error or a refused plan says so in the job's status."""
+        if self.dry_run or self.kind is CycleKind.TARGETED:
+            return
+        what = (
+            f"{type(exc).__name__}: {exc}; the cycle stopped before deciding anything, nothing was disabled or deleted"
+        )
+
+        def mutate(job: JobState) -> None:
+            job.last_stop, job.last_stop_at = what, utcnow()
+
+        with contextlib.suppress(Exception):  # the read error is what the caller must see
+            await self.e.store.job.update(mutate)
 
     async def _quarantine(self, code: str, reason: str) -> None:
         if self.dry_run:
@@ -804,29 +778,29 @@ class _Run:
         )
 
 
+def _settle_quarantine(job: JobState, staged: int, guard_reason: str, failing: str | None, failures: int) -> None:
+    """The quarantine a finished cycle leaves: raised by its staged deletions or its failure
+    share; lifted when what raised it is gone."""
+    reason = job.quarantine_reason
+    if staged and not reason.startswith(DELETION_QUARANTINE):
+        job.quarantine_reason = f"{DELETION_QUARANTINE}: {guard_reason}; allow deletes or fix and restart"
+        job.quarantined_since = utcnow()
+    elif not staged and job.allow_deletes_once and reason.startswith(DELETION_QUARANTINE):
+        job.quarantine_reason, job.quarantined_since = "", None  # the admin allowed the deletes and they were done
+    elif failing is not None and not reason.startswith(DELETION_QUARANTINE):
+        if not reason.startswith(FAILURE_QUARANTINE):
+            job.quarantined_since = utcnow()
+        job.quarantine_reason = failing
+    elif reason.startswith(FAILURE_QUARANTINE) and failing is None:
+        job.quarantine_reason, job.quarantined_since = "", None  # the failures are fixed
+    elif reason.startswith(DUPLICATE_QUARANTINE):
+        job.quarantine_reason, job.quarantined_since = "", None  # the plan was accepted this time
+    elif reason.startswith("EncounteredQuarantineException") and failures == 0:
+        job.quarantine_reason, job.quarantined_since = "", None  # the credentials work again
+
+
 class CycleInterrupted(Exception):
     """The cycle stopped before its end (a function timeout, or `stop_after` in tests)."""
-
-
-class _Members:
-    def __init__(self, by_group: dict[str, set[str]]) -> None:
-        self.by_group = by_group
-        self.all = set().union(*by_group.values()) if by_group else set()
-
-    def __contains__(self, uid: object) -> bool:
-        return uid in self.all
-
-    def get_members(self, gid: str) -> set[str]:
-        return self.by_group.get(gid, set())
-
-
-def snapshot_hash(assignments: dict[str, Assignment]) -> str:
-    """A digest of who is assigned with which roles (order-independent)."""
-    lines = sorted(
-        f"{a.principal_type}|{a.principal_id}|{','.join(sorted(a.role_ids))}|{','.join(sorted(a.role_values))}"
-        for a in assignments.values()
-    )
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def _exported_name(link: Link | None) -> str:
@@ -846,8 +820,3 @@ def _failure_reason(outcome: Outcome) -> str:
     what = "assigned" if plan.licenses and plan.licenses[1] else "released"
     done = {Kind.CREATE: "created", Kind.DISABLE: "disabled"}.get(plan.kind, "updated")
     return f"the GoTo user was {done}, but its licenses could not be {what}: {outcome.error}"
-
-
-def _target_value(resource: dict[str, Any], path: str) -> str:
-    value = get_value(resource, path)
-    return value if isinstance(value, str) else ""

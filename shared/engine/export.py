@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shared.engine.matching import external_id_of
 from shared.engine.plan import Kind, Plan, diff
 from shared.engine.scim_paths import build_resource, set_value
 from shared.goto.errors import Conflict, GoToError
@@ -21,6 +22,20 @@ from shared.model import Link, ProvisioningStep, Status, StepType
 
 # (GoTo user key, license keys): sets the user's whole license set through the Admin API.
 LicenseSetter = Callable[[str, list[str]], Awaitable[None]]
+# GoTo user key -> the Entra id whose link points at it (None: no link does).
+OwnerLookup = Callable[[str], Awaitable[str | None]]
+
+
+class ClaimedByAnother(GoToError):
+    """A create met GoTo's 409 and the existing GoTo user belongs to another Entra user: it is
+    never adopted (it would be renamed or disabled for the wrong person)."""
+
+    def __init__(self, user_name: str, owner: str) -> None:
+        super().__init__(
+            f"GoTo user {user_name!r} exists and belongs to Entra user {owner}: not adopted "
+            "(two users would share one GoTo account; check the mapping of userName)",
+            code="DuplicateSourceEntries",
+        )
 
 
 @dataclass
@@ -41,12 +56,13 @@ async def export(
     target: dict[str, Any] | None,
     read_at: datetime,
     set_licenses: LicenseSetter | None = None,
+    owner_of: OwnerLookup | None = None,
 ) -> Outcome:
     """Applies the plan's action, then its license change; never raises a GoToError (it is
-    returned in the outcome)."""
+    returned in the outcome). `owner_of` guards the adoption of an existing GoTo user on 409."""
     try:
         if plan.kind is Kind.CREATE:
-            outcome = await _create(plan, scim, read_at)
+            outcome = await _create(plan, scim, read_at, owner_of)
         elif plan.kind in (Kind.UPDATE, Kind.ENABLE):
             outcome = await _update(plan, scim, target or {}, read_at)
         elif plan.kind is Kind.DISABLE:
@@ -93,17 +109,19 @@ async def _licenses(outcome: Outcome, set_licenses: LicenseSetter | None) -> Out
     return outcome
 
 
-async def _create(plan: Plan, scim: GoToScimClient, read_at: datetime) -> Outcome:
+async def _create(plan: Plan, scim: GoToScimClient, read_at: datetime, owner_of: OwnerLookup | None) -> Outcome:
     resource = build_resource(plan.values)
     try:
         created = await scim.create_user(resource)
     except Conflict:
         # Already there (an earlier run created it and was killed before storing the link, or
-        # an admin made it): adopt it by userName, then bring it in step.
+        # an admin made it): adopt it by userName, then bring it in step, unless it is another
+        # Entra user's account.
         hits = await scim.find_users("userName", str(plan.values["userName"]))
         if len(hits) != 1:
             raise
         existing = hits[0]
+        await _check_owner(plan, existing, owner_of)
         plan.matched_by = "userName"
         plan.target_id = str(existing["id"])
         changes = diff(plan.values, existing, None)
@@ -137,6 +155,17 @@ async def _disable(plan: Plan, scim: GoToScimClient, target: dict[str, Any], rea
         link.exported = {**link.exported, "active": False}
         link.applied_at = read_at
     return Outcome(plan, True, link, target_id=plan.target_id)
+
+
+async def _check_owner(plan: Plan, existing: dict[str, Any], owner_of: OwnerLookup | None) -> None:
+    user_id = plan.user.id.lower()
+    external = external_id_of(existing)
+    owner = external if external and external != user_id else ""
+    if not owner and owner_of is not None:
+        linked = await owner_of(str(existing.get("id", "")))
+        owner = linked if linked and linked.lower() != user_id else ""
+    if owner:
+        raise ClaimedByAnother(str(existing.get("userName", "")), owner)
 
 
 def _merged(target: dict[str, Any], changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.engine.evidence import deprovision_evidence
 from shared.engine.licenses import DEFAULT_ACCESS, LicenseMap
 from shared.engine.scim_paths import get_value, has_value
 from shared.mapping import MappingConfig, MappingError, ScopingFilter, SourceContext, evaluate_user, scope_check
@@ -22,6 +23,9 @@ REDACTED = "[Redact]"
 MAPPING_FAILED = "UnprocessableEntity"  # a mapping could not be evaluated for this user
 NO_MATCHING_VALUE = "ImportSkipped"  # no value for any matching attribute (Entra's code)
 LICENSE_NOT_FOUND = "LicenseNotFound"  # ROLE_LICENSES names a license the GoTo account lacks
+SCOPE_UNDETERMINED = "ScopeUndetermined"  # a scoping clause could not be evaluated: no action
+DELETION_UNCONFIRMED = "DeletionUnconfirmed"  # absent once: a delete waits for a confirming read
+DUPLICATE_SOURCE = "DuplicateSourceEntries"  # the GoTo user found belongs to another Entra user
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class ScopeCheck:
     passed: bool
     detail: str = ""
     clauses: tuple[tuple[str, str], ...] = ()  # scoping filters: (clause, "pass/fail (value: …)")
+    undetermined: str = ""  # why the check could not be decided (then `passed` is False)
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,11 @@ class Scope:
     in_scope: bool
     checks: tuple[ScopeCheck, ...]
     reason: str = ""
+
+    @property
+    def undetermined(self) -> str:
+        """Why scope cannot be decided (a scoping clause that cannot be evaluated), or ""."""
+        return next((c.undetermined for c in self.checks if c.undetermined), "")
 
     @property
     def soft_deleted(self) -> bool:
@@ -78,8 +88,10 @@ def decide_scope(user: SourceUser, policy: Policy, filters: tuple[ScopingFilter,
     """Entra's scope checks, in the order provision-on-demand shows them; "Scoping filters" is
     a fourth check when the mapping has scoping filters."""
     checks: list[ScopeCheck] = []
-    active = not user.soft_deleted and not user.hard_deleted and user.account_enabled
-    if user.hard_deleted:
+    active = not user.soft_deleted and not user.hard_deleted and not user.absent_unconfirmed and user.account_enabled
+    if user.absent_unconfirmed:
+        detail = "absent from Graph; not yet confirmed deleted"
+    elif user.hard_deleted:
         detail = "permanently deleted in Entra"
     elif user.soft_deleted:
         detail = "deleted in Entra (recycle bin)"
@@ -112,11 +124,16 @@ def decide_scope(user: SourceUser, policy: Policy, filters: tuple[ScopingFilter,
 
 def filter_check(user: SourceUser, filters: tuple[ScopingFilter, ...]) -> ScopeCheck:
     """Entra's attribute-based scoping: clauses AND-ed within a filter, filters OR-ed. Every
-    clause's result and the value it saw go into the log's scoping step."""
-    passed, results = scope_check(filters, user.attributes)
+    clause's result and the value it saw go into the log's scoping step.
+
+    A clause that cannot be evaluated (the regular-expression guard refuses the value) is
+    neither true nor false: a filter with such a clause and no false one is undecided, and when
+    no filter passes and one is undecided, so is the check. Nobody leaves scope on a guess."""
+    _, results = scope_check(filters, user.attributes)
     clauses: list[tuple[str, str]] = []
-    passing: list[str] = []
+    outcomes: list[bool | None] = []  # per filter: True, False or None (undecided)
     failing: list[str] = []
+    errors: list[str] = []
     position = 0
     for i, flt in enumerate(filters):
         label = f"filter {i + 1}" + (f" ({flt.name})" if flt.name else "")
@@ -125,14 +142,38 @@ def filter_check(user: SourceUser, filters: tuple[ScopingFilter, ...]) -> ScopeC
         for r in mine:
             c = r.clause
             text = f"{c.attribute} {c.operator}" + (f" {c.value!r}" if c.value else "")
-            clauses.append((f"{label}: {text}", f"{'pass' if r.passed else 'fail'} (value: {r.actual!r})"))
-            if not r.passed:
+            verdict = "cannot evaluate: " + r.error if r.error else ("pass" if r.passed else "fail")
+            clauses.append((f"{label}: {text}", f"{verdict} (value: {r.actual!r})"))
+            if r.error:
+                errors.append(f"{label}: {text} cannot be evaluated ({r.error})")
+            elif not r.passed:
                 failing.append(f"{text} is false (value: {r.actual!r})")
-        if mine and all(r.passed for r in mine):
-            passing.append(label)
+        outcomes.append(_filter_outcome(mine))
+    return _filter_verdict(filters, outcomes, tuple(clauses), failing, errors)
+
+
+def _filter_outcome(results: list[Any]) -> bool | None:
+    if not results or any(not r.passed and not r.error for r in results):
+        return False
+    return True if all(r.passed for r in results) else None
+
+
+def _filter_verdict(
+    filters: tuple[ScopingFilter, ...],
+    outcomes: list[bool | None],
+    clauses: tuple[tuple[str, str], ...],
+    failing: list[str],
+    errors: list[str],
+) -> ScopeCheck:
+    if True in outcomes:
+        i = outcomes.index(True)
+        label = f"filter {i + 1}" + (f" ({filters[i].name})" if filters[i].name else "")
+        return ScopeCheck("Scoping filters", True, f"passes {label}", clauses)
+    if None in outcomes:
+        why = "; ".join(dict.fromkeys(errors))
+        return ScopeCheck("Scoping filters", False, f"cannot be evaluated: {why}", clauses, undetermined=why)
     failed = "fails every scoping filter: " + "; ".join(dict.fromkeys(failing))
-    detail = f"passes {passing[0]}" if passed else failed
-    return ScopeCheck("Scoping filters", passed, detail, tuple(clauses))
+    return ScopeCheck("Scoping filters", False, failed, clauses)
 
 
 @dataclass
@@ -153,6 +194,7 @@ class Plan:
     steps: list[ProvisioningStep] = field(default_factory=list)
     staged: bool = False
     intended: Kind | None = None  # for a FAIL plan: the action that could not be taken
+    evidence: str = ""  # what a disable or delete rests on (logged with it; docs/safety.md)
     # GoTo licenses (ROLE_LICENSES): (held, wanted) license keys when a change is to be made
     # through the Admin API after the SCIM write; None = no license call.
     licenses: tuple[list[str], list[str]] | None = None
@@ -203,6 +245,7 @@ class Match:
     link_lost: bool = False  # the linked GoTo object is gone (Entra: InvalidAnchor)
     no_value: bool = False  # the user has no value for any matching attribute (Entra: ImportSkipped)
     error: tuple[str, str] | None = None  # (code, reason): a lookup GoTo refused
+    claimed_by: str = ""  # the GoTo user found belongs to this other Entra user: never taken over
 
 
 def validate_values(values: dict[str, Any], policy: Policy) -> tuple[str, str] | None:
@@ -297,6 +340,9 @@ def plan_user(
         plan.target_id = link.goto_id
     plan.steps.append(_match_step(match))
 
+    held = _held_back(plan, user, link, match)
+    if held is not None:
+        return held
     # Deprovisioning: only GoTo users that gotosync created or linked are ever touched.
     if not scope.in_scope:
         return _plan_out_of_scope(plan, user, link, owned_target, policy, licenses)
@@ -370,6 +416,44 @@ def plan_user(
     return _processing(plan)
 
 
+def _held_back(plan: Plan, user: SourceUser, link: Link | None, match: Match) -> Plan | None:
+    """Nothing is decided for a user whose state is not known well enough: absent once (a
+    delete waits for a confirming read), a scoping clause that cannot be evaluated, or a GoTo
+    user that belongs to another Entra user."""
+    if user.absent_unconfirmed:
+        if link is None:
+            return _skip(plan, f"not provisioned: {user.evidence}")
+        return _skip(
+            plan,
+            f"{user.evidence}: nothing is deleted until a second read after the confirmation delay agrees",
+            code=DELETION_UNCONFIRMED,
+        )
+    if plan.scope.undetermined:
+        return _skip(
+            plan, f"scope cannot be decided, so nothing is done: {plan.scope.undetermined}", SCOPE_UNDETERMINED
+        )
+    if match.claimed_by:
+        found = match.tried[-1] if match.tried else ("", "", 0)
+        return _fail(
+            plan,
+            DUPLICATE_SOURCE,
+            f"the GoTo user found by {found[0]} {found[1]!r} belongs to Entra user {match.claimed_by}; "
+            "it is never taken over (check the mapping of the matching attributes)",
+        )
+    return None
+
+
+def failed_read(user: SourceUser, link: Link | None, code: str, reason: str) -> Plan:
+    """The plan of a user who could not be read: it fails (and is escrowed); nothing about it
+    is decided, least of all a disable or a delete."""
+    scope = Scope(False, (), reason="not read")
+    plan = Plan(kind=Kind.NONE, user=user, scope=scope, link=link, target_id=link.goto_id if link else "")
+    plan.steps.append(
+        ProvisioningStep("EntryImport", StepType.IMPORT, Status.FAILURE, reason, {"id": user.id, "code": code})
+    )
+    return _fail(plan, code, reason)
+
+
 def _mapping_errors(errors: list[MappingError]) -> str:
     parts = [f"the mapping for {e.mapping} failed: {e.problem}" for e in errors]
     return "; ".join(parts)
@@ -395,6 +479,7 @@ def _plan_out_of_scope(
 ) -> Plan:
     if target is None or link is None:
         return _skip(plan, f"not provisioned: {plan.scope.reason}")
+    plan.evidence = deprovision_evidence(user, plan.scope.reason)
     if user.hard_deleted and policy.hard_delete_action == "delete":
         plan.kind = Kind.DELETE
         plan.reason = "permanently deleted in Entra"
@@ -449,6 +534,8 @@ def _processing(plan: Plan) -> Plan:
     }
     if plan.licenses is not None:
         details["licenses"] = f"{plan.licenses[0]!r} -> {plan.licenses[1]!r}"
+    if plan.evidence and plan.kind.deprovisions:
+        details["evidence"] = plan.evidence
     plan.steps.append(
         ProvisioningStep(
             f"EntrySynchronization{plan.kind.value.capitalize()}",

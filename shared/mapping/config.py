@@ -392,6 +392,10 @@ def validate(config: MappingConfig, *, check_user_name: bool = True, check_match
         errors.extend(_matching_problems(config))
     if check_user_name and not any(m.target.lower() == "username" and m.kind != "none" for m in config.users):
         errors.append(MappingError("userName", "userName must be mapped (GoTo requires it)"))
+    if check_user_name and any(m.target.lower() == "username" and m.kind == "constant" for m in config.users):
+        errors.append(
+            MappingError("userName", "a constant would give every user the same userName; map it from the user")
+        )
     errors.extend(validate_filters(config.scoping))
     return errors
 

@@ -60,6 +60,9 @@ class ClauseResult:
     clause: ScopingClause
     passed: bool
     actual: Any
+    # Set when the clause could not be evaluated (a regular expression the guard refuses for
+    # this value, a value that cannot be read as text): neither true nor false.
+    error: str = ""
 
 
 def canonical_operator(operator: str) -> str | None:
@@ -161,8 +164,8 @@ def evaluate_clause(clause: ScopingClause, attributes: dict[str, Any]) -> Clause
     else:
         try:
             text = to_text(actual)
-        except MappingError:
-            return ClauseResult(clause, False, actual)
+        except MappingError as exc:
+            return ClauseResult(clause, False, actual, error=f"the value cannot be read as text: {exc}")
         if op == "&":
             passed = text in clause.value
         elif op == "!&":
@@ -178,8 +181,8 @@ def evaluate_clause(clause: ScopingClause, attributes: dict[str, Any]) -> Clause
         else:  # REGEX MATCH / NOT REGEX MATCH: .NET Regex.IsMatch, a match anywhere
             try:
                 found = compile_guarded(clause.value).search(text) is not None
-            except RegexRefused:
-                return ClauseResult(clause, False, actual)
+            except RegexRefused as exc:
+                return ClauseResult(clause, False, actual, error=f"the regular expression guard refused it: {exc}")
             passed = found if op == "REGEX MATCH" else not found
     return ClauseResult(clause, passed, actual)
 

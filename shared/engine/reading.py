@@ -1,0 +1,391 @@
+"""The import step of every run: which users to look at, what Entra says about each, and which
+GoTo user each one is. Three readers, one result:
+
+- full (initial cycles): every assignment, every assigned group's members, the whole /users
+  listing and one listing of GoTo users to match against;
+- incremental: the assignment diff, the users and groups delta rounds, due escrow entries;
+- targeted (webhook worker, assignment watch, on demand): named users, each read afresh.
+
+Collection reads must be whole (the reader raises IncompleteRead otherwise) and stop the run
+before anything is decided. A read of one user that fails makes a candidate that fails (and is
+escrowed); it never stops the others. Absence is turned into evidence by shared/engine/evidence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from shared.engine.evidence import from_delta_removal, from_read
+from shared.engine.matching import GoToIndex, Owners, RemoteMatcher, match_in_index
+from shared.engine.plan import Match
+from shared.entra.reader import GraphReadError, GroupGone
+from shared.model import Assignment, EscrowEntry, JobState, Link, SourceUser, UserRead, UserState, utcnow
+
+if TYPE_CHECKING:
+    from shared.engine.cycle import SyncEngine
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class NeedsFullRead(Exception):
+    """An incremental read cannot tell who is affected (an expired delta link, or an unassigned
+    group that is already deleted, whose members can no longer be listed): read everything."""
+
+
+@dataclass
+class Candidate:
+    """One user to plan: what Entra says, the stored link, the GoTo match, and (when a read of
+    this user failed) the error that fails it instead."""
+
+    user: SourceUser
+    link: Link | None
+    match: Match
+    read_at: datetime
+    escrow: EscrowEntry | None = None
+    error: tuple[str, str] | None = None  # (code, reason): the user could not be read
+
+
+@dataclass(frozen=True)
+class ReadFailure:
+    """A read of one user that failed: that user fails (and is escrowed), not the run."""
+
+    id: str
+    code: str
+    reason: str
+
+
+@dataclass
+class Orphan:
+    """A GoTo user that carries an Entra object id as externalId but no link points at it."""
+
+    goto_id: str
+    user_name: str
+    entra_id: str
+    reason: str
+
+
+@dataclass
+class ReadResult:
+    candidates: list[Candidate]
+    delta_links: tuple[str, str] = ("", "")
+    snapshot: dict[str, Assignment] = field(default_factory=dict)
+    escrowed: set[str] = field(default_factory=set)
+    managed: int | None = None  # live, active links (the relative deletion guard's base); None: unknown
+    # userName (casefolded) -> Entra id, for live links of users not among the candidates: a
+    # plan must not give one of these names to another user.
+    taken_names: dict[str, str] = field(default_factory=dict)
+    orphans: list[Orphan] = field(default_factory=list)
+
+
+async def bounded(fn: Callable[[T], Awaitable[R]], items: Iterable[T], limit: int) -> list[R]:
+    """fn over items, at most `limit` at once, results in order."""
+    sem = asyncio.Semaphore(max(1, limit))
+
+    async def one(item: T) -> R:
+        async with sem:
+            return await fn(item)
+
+    return list(await asyncio.gather(*(one(i) for i in items)))
+
+
+def snapshot_hash(assignments: dict[str, Assignment]) -> str:
+    """A digest of who is assigned with which roles (order-independent)."""
+    lines = sorted(
+        f"{a.principal_type}|{a.principal_id}|{','.join(sorted(a.role_ids))}|{','.join(sorted(a.role_values))}"
+        for a in assignments.values()
+    )
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def assignment_evidence(assignments: dict[str, Assignment], at: datetime) -> str:
+    groups = sum(1 for a in assignments.values() if a.principal_type == "Group")
+    return (
+        f"a complete read of the app's {len(assignments)} assignments and of the members of its {groups} "
+        f"assigned group(s) at {at.isoformat(timespec='seconds')}"
+    )
+
+
+def managed_count(links: Iterable[Link]) -> int:
+    return sum(1 for lk in links if lk.live and lk.owned and lk.active)
+
+
+def taken_names(links: Iterable[Link], exclude: set[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for lk in links:
+        name = lk.exported.get("userName")
+        if lk.live and lk.entra_id not in exclude and isinstance(name, str) and name:
+            out[name.casefold()] = lk.entra_id
+    return out
+
+
+class Reading:
+    """The reads of one run, bound to the engine's reader, store and GoTo client."""
+
+    def __init__(self, engine: SyncEngine) -> None:
+        self.e = engine
+        self.reader = engine.reader
+        self.store = engine.store
+        self.transitive = engine.settings.transitive_members
+        self.confirm_after = timedelta(seconds=engine.settings.deletion_confirmation_seconds)
+        self.limit = engine.settings.cycle_concurrency
+
+    # ------------------------------------------------------------------ scope of assignments
+
+    async def roles_by_user(self, assignments: dict[str, Assignment]) -> dict[str, frozenset[str]]:
+        """Each assigned user's role values, directly and through assigned groups (a group that
+        reads as deleted gives nobody a role)."""
+        roles: dict[str, set[str]] = {}
+        for a in assignments.values():
+            if a.principal_type == "User":
+                roles.setdefault(a.principal_id, set()).update(a.role_values)
+        groups = [a for a in assignments.values() if a.principal_type == "Group"]
+        lists = await bounded(lambda g: self.reader.members_unless_gone(g.principal_id, self.transitive), groups, 8)
+        for group, members in zip(groups, lists, strict=True):
+            for uid in members:
+                roles.setdefault(uid, set()).update(group.role_values)
+        return {uid: frozenset(r) for uid, r in roles.items()}
+
+    # ------------------------------------------------------------------ full
+
+    async def full(self) -> ReadResult:
+        reader = self.reader
+        # Delta links first: changes made while we read are replayed by the next round.
+        links_now = await reader.latest_delta_links(self.e.select)
+        assignments = await reader.assignments(await reader.app_roles())
+        roles_of = await self.roles_by_user(assignments)
+        evidence = assignment_evidence(assignments, utcnow())
+        stored = {lk.entra_id: lk for lk in await self.store.links.all("user")}
+        escrow = {e.entra_id: e for e in await self.store.escrow.all() if e.kind == "user"}
+        wanted = set(roles_of) | set(stored)
+        read_at = utcnow()
+        users: dict[str, dict[str, Any]] = {}
+        async for page in reader.iter_users(self.e.select):
+            for attrs in page:
+                if attrs["id"] in wanted:
+                    users[attrs["id"]] = attrs
+        index = GoToIndex(m.target for m in self.e.matching)
+        async for resource in self.e.scim.list_users():
+            index.add(resource)
+        owners = Owners(stored.values())
+        # Linked but not listed: each is read by id (the listing is no evidence of anything).
+        missing = sorted(uid for uid in wanted if uid not in users)
+        reads = await bounded(self._read_one, missing, self.limit)
+        by_missing = dict(zip(missing, reads, strict=True))
+        candidates = []
+        for uid in sorted(wanted):
+            link = stored.get(uid)
+            roles, assigned = roles_of.get(uid, frozenset()), uid in roles_of
+            if uid in users:
+                user = SourceUser(uid, users[uid], roles=roles, assigned=assigned, evidence=evidence)
+                cand = Candidate(user, link, Match(None), read_at, escrow.get(uid))
+            else:
+                cand = self._candidate(by_missing[uid], link, roles, assigned, evidence, escrow.get(uid), True)
+            if cand.error is None:
+                cand.match = match_in_index(cand.user, link, index, self.e.matching_values, owners)
+            candidates.append(cand)
+        return ReadResult(
+            candidates,
+            links_now,
+            assignments,
+            set(escrow),
+            managed=managed_count(stored.values()),
+            orphans=_orphans(index, stored, wanted),
+        )
+
+    # ------------------------------------------------------------------ incremental
+
+    async def incremental(self, job: JobState) -> ReadResult:
+        reader, store = self.reader, self.store
+        assignments = await reader.assignments(await reader.app_roles())
+        # The stored snapshot is read only when the assignments changed since it was written.
+        same = snapshot_hash(assignments) == job.assignments_hash
+        previous = assignments if same else await store.assignments.load()
+        user_changes, users_link = await reader.users_delta(job.users_delta_link, self.e.select)
+        group_changes, groups_link = await reader.groups_delta(job.groups_delta_link)
+        affected = await self._assignment_diff(assignments, previous)
+        assigned_groups = {pid for pid, a in assignments.items() if a.principal_type == "Group"}
+        for gid, change in group_changes.items():
+            if gid in assigned_groups or gid in previous:
+                affected |= change.added | change.removed
+        changed = {c.id: c for c in user_changes}
+        direct = {pid for pid, a in assignments.items() if a.principal_type == "User"}
+        due = {e.entra_id: e for e in await store.escrow.due(utcnow()) if e.kind == "user"}
+        affected |= set(due)
+        # Links are read only when there is something to decide (a quiet cycle stays cheap).
+        links = {lk.entra_id: lk for lk in await store.links.all("user")} if (affected or changed) else {}
+        others = [uid for uid in changed if uid not in links and uid not in direct]
+        members = await self._members(assigned_groups if (affected or others) else set())
+        member_ids = set().union(*members.values()) if members else set()
+        affected |= {uid for uid in changed if uid in links or uid in direct or uid in member_ids}
+        roles_of = _roles_of(affected, assignments, direct, members)
+        evidence = assignment_evidence(assignments, utcnow())
+        owners = Owners(links.values())
+        matcher = RemoteMatcher(self.e.scim, self.e.matching_values, owners)
+
+        async def one(uid: str) -> Candidate | None:
+            link = links.get(uid)
+            change = changed.get(uid)
+            if change is not None and change.removed:
+                cand = Candidate(
+                    from_delta_removal(uid, change.attributes, change.removed), link, Match(None), utcnow()
+                )
+            else:
+                read = await self._read_one(uid)
+                escrow = due.get(uid) or await self._escrow_if_absent(read)
+                roles = frozenset(roles_of.get(uid, set()))
+                cand = self._candidate(read, link, roles, uid in roles_of, evidence, escrow, True)
+            if link is None and not cand.user.assigned and cand.error is None:
+                return None  # never provisioned and not in scope: nothing to do, nothing to log
+            if cand.error is None:
+                cand.match = await matcher.match(cand.user, link)
+            return cand
+
+        found = await bounded(one, sorted(affected), self.limit)
+        candidates = [c for c in found if c is not None]
+        planned = {c.user.id for c in candidates}
+        return ReadResult(
+            candidates,
+            (users_link, groups_link),
+            assignments,
+            set(due),
+            managed=managed_count(links.values()) if links else None,
+            taken_names=taken_names(links.values(), planned),
+        )
+
+    async def _assignment_diff(self, now: dict[str, Assignment], before: dict[str, Assignment]) -> set[str]:
+        """Users whose assignment changed: directly, or all members of a changed group."""
+        affected: set[str] = set()
+        for pid in set(now) | set(before):
+            current, previous = now.get(pid), before.get(pid)
+            if current == previous:
+                continue
+            if (current or previous).principal_type == "User":  # type: ignore[union-attr]
+                affected.add(pid)
+                continue
+            try:
+                affected |= await self.reader.group_member_ids(pid, self.transitive)
+            except GroupGone as exc:
+                # Its members can no longer be listed: only a full read knows who they were.
+                raise NeedsFullRead(f"{exc}; its members are re-evaluated by a full read") from exc
+        return affected
+
+    async def _members(self, group_ids: set[str]) -> dict[str, set[str]]:
+        ids = sorted(group_ids)
+        lists = await bounded(lambda g: self.reader.members_unless_gone(g, self.transitive), ids, 8)
+        return dict(zip(ids, lists, strict=True))
+
+    async def _escrow_if_absent(self, read: UserRead | ReadFailure) -> EscrowEntry | None:
+        if isinstance(read, ReadFailure) or read.state is not UserState.ABSENT:
+            return None
+        return await self.store.escrow.get(read.id, "user")
+
+    # ------------------------------------------------------------------ targeted
+
+    async def targeted(self, user_ids: list[str]) -> ReadResult:
+        reader, store = self.reader, self.store
+        assignments = await reader.assignments(await reader.app_roles())
+        groups = {pid: a for pid, a in assignments.items() if a.principal_type == "Group"}
+        evidence = assignment_evidence(assignments, utcnow())
+        matcher = RemoteMatcher(self.e.scim, self.e.matching_values, Owners(()), store.links.owner_of)
+
+        async def one(uid: str) -> Candidate | None:
+            read = await self._read_one(uid)
+            roles: set[str] = set()
+            assigned = False
+            if isinstance(read, UserRead) and read.attributes is not None:
+                if uid in assignments and assignments[uid].principal_type == "User":
+                    roles |= assignments[uid].role_values
+                    assigned = True
+                try:
+                    in_groups = (await reader.member_of(uid, self.transitive) if groups else set()) & set(groups)
+                except GraphReadError as exc:
+                    read = ReadFailure(uid, exc.code, f"the groups of this user could not be read: {exc}")
+                else:
+                    for gid in in_groups:
+                        roles |= groups[gid].role_values
+                    assigned = assigned or bool(in_groups)
+            link = await store.links.get(uid, "user")
+            escrow = await self._escrow_if_absent(read)
+            cand = self._candidate(read, link, frozenset(roles), assigned, evidence, escrow, False)
+            if link is None and not cand.user.assigned and (cand.error is None or uid not in assignments):
+                # Never provisioned and not (known to be) in scope: nothing worth a log line. A
+                # failed read of such a user is left to the next cycle, which reads everyone.
+                return None
+            if cand.error is None:
+                cand.match = await matcher.match(cand.user, link)
+            return cand
+
+        found = await bounded(one, user_ids, self.limit)
+        return ReadResult([c for c in found if c is not None], snapshot=assignments)
+
+    # ------------------------------------------------------------------ one user
+
+    async def _read_one(self, uid: str) -> UserRead | ReadFailure:
+        """The user's read, or the failure that fails this user (not the run)."""
+        try:
+            return await self.reader.read_user(uid, self.e.select)
+        except GraphReadError as exc:
+            return ReadFailure(uid, exc.code, f"Entra could not be read for this user: {exc}")
+
+    def _candidate(
+        self,
+        read: UserRead | ReadFailure,
+        link: Link | None,
+        roles: frozenset[str],
+        assigned: bool,
+        evidence: str,
+        escrow: EscrowEntry | None,
+        may_confirm: bool,
+    ) -> Candidate:
+        if isinstance(read, ReadFailure):
+            user = SourceUser(read.id, {"id": read.id}, roles=roles, assigned=assigned)
+            return Candidate(user, link, Match(None), utcnow(), escrow, error=(read.code, read.reason))
+        user = from_read(
+            read,
+            roles=roles,
+            assigned=assigned,
+            assignment_evidence=evidence,
+            escrow=escrow,
+            confirm_after=self.confirm_after,
+            may_confirm=may_confirm,
+        )
+        return Candidate(user, link, Match(None), read.read_at or utcnow(), escrow)
+
+
+def _roles_of(
+    affected: set[str], assignments: dict[str, Assignment], direct: set[str], members: dict[str, set[str]]
+) -> dict[str, set[str]]:
+    roles_of: dict[str, set[str]] = {}
+    for uid in affected & direct:
+        roles_of.setdefault(uid, set()).update(assignments[uid].role_values)
+    for gid, ids in members.items():
+        for uid in ids & affected:
+            roles_of.setdefault(uid, set()).update(assignments[gid].role_values)
+    return roles_of
+
+
+def _orphans(index: GoToIndex, links: dict[str, Link], wanted: set[str]) -> list[Orphan]:
+    """GoTo users carrying an Entra object id as externalId that no link points at: created by
+    gotosync and never linked (a crash before the link and the intent), or a second account."""
+    linked = {lk.goto_id for lk in links.values() if lk.live}
+    out = []
+    for entra_id, hits in sorted(index.external_ids().items()):
+        for resource in hits:
+            goto_id = str(resource.get("id", ""))
+            if goto_id in linked:
+                continue
+            link = links.get(entra_id)
+            if link is not None and link.live:
+                why = f"a second GoTo account for Entra user {entra_id}, whose link points at {link.goto_id}"
+            elif entra_id in wanted:
+                continue  # matched by externalId in this cycle and linked by it
+            else:
+                why = f"carries the object id of Entra user {entra_id}, who is neither assigned nor linked"
+            out.append(Orphan(goto_id, str(resource.get("userName", "")), entra_id, why))
+    return out
