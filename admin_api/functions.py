@@ -20,7 +20,7 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.engine.cycle import CycleNotRun
+from shared.engine.cycle import CycleNotRun, PlanRefused
 from shared.entra.reader import GraphReadError
 from shared.goto.errors import AuthError, GoToError
 from shared.model import Initiator
@@ -34,6 +34,7 @@ from shared.ops.status import load_status
 from shared.runtime import open_runtime, opened_store
 from shared.settings import Settings, SettingsError
 from shared.store import StoreError
+from shared.store.lease import LeaseLost
 
 bp = func.Blueprint()
 log = logging.getLogger("gotosync.admin_api")
@@ -65,6 +66,10 @@ def _translated(handler: Handler) -> Handler:
             return _error(404, "NotFound", str(exc))
         except (CycleRunning, CycleNotRun) as exc:
             return _error(409, "CycleRunning" if isinstance(exc, CycleRunning) else "CycleNotRun", str(exc))
+        except LeaseLost as exc:
+            return _error(409, "LeaseLost", str(exc))
+        except PlanRefused as exc:
+            return _error(422, "DuplicateTargetValues", str(exc), fix="fix the userName mapping, then restart")
         except OpsError as exc:
             return _error(400, "BadRequest", str(exc))
         except SettingsError as exc:

@@ -121,6 +121,15 @@ param syncSchedule string = '0 */40 * * * *'
 @description('DELETION_THRESHOLD: disables + deletes one cycle may do before they are staged; 0 = no limit.')
 param deletionThreshold string = '500'
 
+@description('DELETION_THRESHOLD_PERCENT: disables + deletes one run may do as a % of the managed users (counted above 5); 0 = off.')
+param deletionThresholdPercent string = '10'
+
+@description('DELETION_CONFIRMATION_SECONDS: a user absent from Graph and its recycle bin is deleted only when a read this long after agrees.')
+param deletionConfirmationSeconds string = '600'
+
+@description('CYCLE_LEASE_SECONDS: time-to-live of the cycle lease (renewed every third); a dead holder is taken over after it.')
+param cycleLeaseSeconds string = '60'
+
 @description('DEFAULT_ACCESS_ONLY: users whose only role is Default Access.')
 @allowed([
   'skip'
@@ -314,6 +323,9 @@ var gotosyncSettings = {
   GOTO_SEND_ACTIVE: gotoSendActive
   SYNC_SCHEDULE: syncSchedule
   DELETION_THRESHOLD: deletionThreshold
+  DELETION_THRESHOLD_PERCENT: deletionThresholdPercent
+  DELETION_CONFIRMATION_SECONDS: deletionConfirmationSeconds
+  CYCLE_LEASE_SECONDS: cycleLeaseSeconds
   DEFAULT_ACCESS_ONLY: defaultAccessOnly
   SKIP_OUT_OF_SCOPE_DELETIONS: skipOutOfScopeDeletions
   HARD_DELETE_ACTION: hardDeleteAction

@@ -27,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from shared.deploy.commands import add_deploy_parsers, cmd_authorize, cmd_grant_permissions
-from shared.engine.cycle import CycleNotRun
+from shared.engine.cycle import CycleNotRun, PlanRefused
 from shared.entra.reader import GraphReadError
 from shared.goto.errors import AuthError, GoToError
 from shared.mapping import ExpressionSyntaxError, MappingConfigError, MappingError, load_mapping
@@ -50,6 +50,7 @@ from shared.ops.status import load_status, watch
 from shared.runtime import open_runtime, opened_store
 from shared.settings import Settings, SettingsError
 from shared.store import StoreError
+from shared.store.lease import LeaseLost
 
 __all__ = ["build_parser", "log_document", "main", "parse_since", "result_document"]
 
@@ -499,6 +500,10 @@ def main(argv: list[str] | None = None) -> int:
         return fail(2, str(exc))
     except (CycleNotRun, CycleRunning) as exc:
         return fail(3, f"not run: {exc}")
+    except LeaseLost as exc:
+        return fail(3, f"stopped: {exc}")
+    except PlanRefused as exc:
+        return fail(1, f"plan refused: {exc}")
     except NotFound as exc:
         return fail(4, str(exc))
     except OpsError as exc:

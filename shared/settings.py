@@ -65,6 +65,24 @@ SETTINGS: dict[str, Setting] = {
     "deletion_threshold": Setting(
         "DELETION_THRESHOLD", "500", "Disables + deletes one cycle may do; above it they are staged. 0 = no limit."
     ),
+    "deletion_threshold_percent": Setting(
+        "DELETION_THRESHOLD_PERCENT",
+        "10",
+        "Disables + deletes one run may do, as a percentage of the users gotosync manages (counted only above 5); "
+        "above it they are staged. 0 = off.",
+    ),
+    "deletion_confirmation_seconds": Setting(
+        "DELETION_CONFIRMATION_SECONDS",
+        "600",
+        "A user absent from Graph and its recycle bin is deleted only when a second read at least this long after "
+        "the first agrees (a delta @removed 'deleted' needs no second read).",
+    ),
+    "cycle_lease_seconds": Setting(
+        "CYCLE_LEASE_SECONDS",
+        "60",
+        "Time-to-live of the cycle lease, renewed every third of it; a lease whose holder is gone is taken over "
+        "after this long.",
+    ),
     "default_access_only": Setting(
         "DEFAULT_ACCESS_ONLY", "skip", "Users whose only role is Default Access: skip or provision."
     ),
@@ -152,6 +170,16 @@ def _float(name: str, raw: str) -> float:
     return value
 
 
+def _percent(name: str, raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{SETTINGS[name].env}: expected a percentage between 0 and 100, got {raw!r}") from None
+    if not 0 <= value <= 100:
+        raise SettingsError(f"{SETTINGS[name].env}: expected a percentage between 0 and 100, got {raw!r}")
+    return value
+
+
 def _role_licenses(raw: str) -> dict[str, tuple[str, ...]]:
     if not raw.strip():
         return {}
@@ -196,6 +224,9 @@ class Settings:
     goto_send_active: bool = True
     sync_schedule: str = "0 */40 * * * *"
     deletion_threshold: int = 500
+    deletion_threshold_percent: float = 10.0
+    deletion_confirmation_seconds: int = 600
+    cycle_lease_seconds: int = 60
     default_access_only: str = "skip"
     skip_out_of_scope_deletions: bool = False
     hard_delete_action: str = "delete"
@@ -232,6 +263,11 @@ class Settings:
         )
         values["goto_send_active"] = _bool("goto_send_active", raw["goto_send_active"])
         values["deletion_threshold"] = _int("deletion_threshold", raw["deletion_threshold"])
+        values["deletion_threshold_percent"] = _percent("deletion_threshold_percent", raw["deletion_threshold_percent"])
+        values["deletion_confirmation_seconds"] = _int(
+            "deletion_confirmation_seconds", raw["deletion_confirmation_seconds"]
+        )
+        values["cycle_lease_seconds"] = _int("cycle_lease_seconds", raw["cycle_lease_seconds"], 6)
         values["default_access_only"] = _choice(
             "default_access_only", raw["default_access_only"], ("skip", "provision")
         )

@@ -1,9 +1,10 @@
 """The provisioning job's status document (Entra's job status, reference §13) and the next
 timer run, computed from SYNC_SCHEDULE's NCRONTAB expression.
 
-A cycle counts as running while it holds the cycle lease; a cycle whose `job.current` never
-ended and whose lease is gone was interrupted (a function timeout) and is resumed by the next
-run (docs/decisions.md D5).
+A cycle counts as running while it holds the cycle lease (renewed every third of
+CYCLE_LEASE_SECONDS); a cycle whose `job.current` never ended and whose lease is gone or
+expired was interrupted (a function timeout, a killed process, a storage outage) and is resumed
+by the next run, which takes the lease over (docs/decisions.md D5, docs/safety.md).
 """
 
 from __future__ import annotations
@@ -163,6 +164,31 @@ def cycle_document(p: CycleProgress | None, *, running: bool | None = None) -> d
     return doc
 
 
+def lease_document(lease: Lease | None, now: datetime) -> dict[str, Any] | None:
+    """Who holds the cycle lease: owner (the cycle id), fencing token, last heartbeat, expiry."""
+    if lease is None:
+        return None
+    return {
+        "owner": lease.owner,
+        "fence": lease.fence,
+        "heartbeat": lease.renewed.isoformat() if lease.renewed else None,
+        "expires": lease.expires.isoformat(),
+        "state": "expired (the holder is gone; the next run takes over)" if lease.expired(now) else "held",
+    }
+
+
+def guards_document(settings: Settings | None, job: JobState) -> dict[str, Any] | None:
+    """The deletion guards in force and the base of the relative one (docs/safety.md)."""
+    if settings is None:
+        return None
+    return {
+        "deletionThreshold": settings.deletion_threshold,
+        "deletionThresholdPercent": settings.deletion_threshold_percent,
+        "managedUsers": job.managed_users,
+        "deletionConfirmationSeconds": settings.deletion_confirmation_seconds,
+    }
+
+
 def status_document(
     job: JobState,
     escrow: int,
@@ -170,6 +196,7 @@ def status_document(
     lease: Lease | None = None,
     schedule: str = "",
     now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Entra's job status fields (reference §13) in gotosync's words."""
     now = now or utcnow()
@@ -194,6 +221,9 @@ def status_document(
         "stagedDeletes": job.staged_deletes,
         "allowDeletesOnce": job.allow_deletes_once,
         "watermark": job.has_watermark,
+        "lastStop": {"at": job.last_stop_at.isoformat(), "reason": job.last_stop} if job.last_stop_at else None,
+        "lease": lease_document(lease, now),
+        "guards": guards_document(settings, job),
     }
     if schedule_error:
         doc["scheduleError"] = schedule_error
@@ -202,7 +232,7 @@ def status_document(
 
 async def load_status(store: Store, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
     job, escrow, lease = await asyncio.gather(store.job.get(), store.escrow.count(), store.lease.get(LEASE_NAME))
-    return status_document(job, escrow, lease=lease, schedule=settings.sync_schedule, now=now)
+    return status_document(job, escrow, lease=lease, schedule=settings.sync_schedule, now=now, settings=settings)
 
 
 async def watch(
