@@ -184,7 +184,13 @@ async def test_goto_429_and_503_during_a_cycle_end_with_everyone_provisioned_onc
     world.goto.faults.inject(429, r"^/identity/v1/Users$", method="POST", count=5, retry_after=0)
     world.goto.faults.inject(503, r"^/identity/v1/Users$", method="POST", count=3)
     result = await world.cycle(settings={"goto_max_concurrency": 4})
-    assert result.by_status == {"Success": 20}
+    # Each create is retried up to five times; a create that met five of the eight faults in a
+    # row is escrowed as transient and done by the next cycle.
+    failed = result.by_status.get("Failure", 0)
+    assert result.by_status.get("Success", 0) + failed == 20
+    if failed:
+        again = await world.cycle(settings={"goto_max_concurrency": 4})
+        assert again.by_status == {"Success": failed}
     names = [u["userName"].lower() for u in world.goto.users()]
     assert len(names) == len(set(names)) == 21
     assert world.goto.counters.total("POST", "/identity/v1/Users") == 20 + 5 + 3
@@ -340,8 +346,13 @@ async def test_full_cycle_tells_soft_from_hard_deleted_users_by_the_recycle_bin(
     soft_upn, hard_upn = world.upn(soft), world.upn(hard)
     world.graph.soft_delete_user(soft)
     world.graph.hard_delete_user(hard)
-    result = await world.cycle(full=True)
-    assert result.by_action == {"Disable": 1, "Delete": 1, "Other": 2}
+    # The recycle bin is positive evidence of a soft delete: disabled at once. Absence from both
+    # /users and the recycle bin waits for a second read after the confirmation delay.
+    result = await world.cycle(full=True, settings={"deletion_confirmation_seconds": 0})
+    assert result.by_action == {"Disable": 1, "Other": 3}
     assert world.goto.user_by_username(soft_upn)["active"] is False  # type: ignore[index]
+    assert world.goto.user_by_username(hard_upn)["active"] is True  # type: ignore[index]
+    result = await world.cycle(full=True, settings={"deletion_confirmation_seconds": 0})
+    assert result.by_action == {"Delete": 1, "Other": 3}
     deleted = world.goto.user_by_username(hard_upn)
     assert deleted is None or deleted["inOrg"] is False

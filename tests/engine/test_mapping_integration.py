@@ -319,11 +319,15 @@ async def test_matching_attributes_are_tried_in_precedence_order_with_their_mapp
     assert world.goto.user(ann_key)["displayName"] == "Ann Lee"  # type: ignore[index]
     matching = next(s for s in (await logs_for(world, ann))[0].steps if s.name == "EntryMatching")
     assert matching.description == "Matched a GoTo user by userName"
-    assert matching.details == {"userName eq 'ann.lee@contoso.com'": "1 hit(s)"}
+    assert matching.details == {f"externalId eq {ann!r}": "0 hit(s)", "userName eq 'ann.lee@contoso.com'": "1 hit(s)"}
     entry = (await logs_for(world, cy))[0]
     assert entry.status is Status.FAILURE and entry.error_code == "DuplicateTargetEntries"
     matching = next(s for s in entry.steps if s.name == "EntryMatching")
-    assert matching.details == {"userName eq 'cy@contoso.com'": "0 hit(s)", "displayName eq 'Cy Young'": "2 hit(s)"}
+    assert matching.details == {
+        f"externalId eq {cy!r}": "0 hit(s)",
+        "userName eq 'cy@contoso.com'": "0 hit(s)",
+        "displayName eq 'Cy Young'": "2 hit(s)",
+    }
 
     # Bo, assigned later (an incremental cycle looks each user up in GoTo): found by displayName.
     bo = world.graph.create_user(userPrincipalName="bo@contoso.com", mail=None, displayName="Bo Diddley")

@@ -247,6 +247,14 @@ def test_load_errors_name_the_file_problem(tmp_path: Path) -> None:
             "userName",
             "userName must be mapped",
         ),
+        (
+            users(
+                {"target": "userName", "type": "constant", "value": "all@contoso.com"},
+                {"target": "externalId", "type": "direct", "source": "objectId", "matchingPrecedence": 1},
+            ),
+            "userName",
+            "every user the same userName",
+        ),
         (users(USER_NAME, filters=[{"clauses": []}]), "scoping filter 1", "at least one clause"),
         (
             users(
