@@ -147,7 +147,7 @@ class Transport:
         self.stats = ClientStats()
         self.read_only = read_only
         # Accept, and Content-Type of every JSON body: application/json for GoTo, or
-        # application/scim+json for a strict SCIM 2.0 target (RFC 7644 §3.1, §8.1).
+        # application/scim+json for a strict SCIM 2.0 target (RFC 7644 §3.8).
         self.media_type = media_type
         inner = http_transport or httpx.AsyncHTTPTransport()
         self.dry_run = DryRunTransport(inner) if read_only else None

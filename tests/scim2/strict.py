@@ -8,7 +8,7 @@ itself lenient about ``schemas`` and the case of canonical values.
   values ``User`` and ``Group``.
 - https://www.rfc-editor.org/rfc/rfc7644#section-3.5.2 : PATCH bodies are PatchOp messages whose
   operations are ``add``, ``remove`` or ``replace``; a ``remove`` needs a ``path``.
-- https://www.rfc-editor.org/rfc/rfc7644#section-8.1 : requests and responses are
+- https://www.rfc-editor.org/rfc/rfc7644#section-3.8 : requests and responses are
   ``application/scim+json``.
 """
 
