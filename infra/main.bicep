@@ -93,6 +93,16 @@ param gotoClientId string = ''
 @description('GOTO_PAT: true to use a personal access token from Key Vault (secret goto-pat) instead of a refresh token.')
 param useGotoPat bool = false
 
+@description('GOTO_ACCESS_TOKEN: true to send a fixed bearer token from Key Vault (secret goto-access-token), such as a SCIM 2.0 app\'s secret token, instead of GoTo\'s OAuth.')
+param useStaticBearer bool = false
+
+@description('SCIM_PROFILE: the SCIM target, goto (GoTo) or scim2 (any SCIM 2.0 app, strict RFC 7643/7644).')
+@allowed([
+  'goto'
+  'scim2'
+])
+param scimProfile string = 'goto'
+
 @description('GOTO_RATE_LIMIT: requests per second to each GoTo API.')
 param gotoRateLimit string = '10'
 
@@ -316,7 +326,7 @@ var gotosyncSettings = {
   GOTO_CLIENT_SECRET: '@Microsoft.KeyVault(${secretRef}goto-client-secret)'
   GOTO_REFRESH_TOKEN: '@Microsoft.KeyVault(${secretRef}goto-refresh-token)'
   GOTO_PAT: useGotoPat ? '@Microsoft.KeyVault(${secretRef}goto-pat)' : ''
-  GOTO_ACCESS_TOKEN: '' // local emulator runs only
+  GOTO_ACCESS_TOKEN: useStaticBearer ? '@Microsoft.KeyVault(${secretRef}goto-access-token)' : ''
   GOTO_RATE_LIMIT: gotoRateLimit
   GOTO_MAX_CONCURRENCY: gotoMaxConcurrency
   GOTO_PATCH_STYLE: gotoPatchStyle
@@ -346,6 +356,7 @@ var gotosyncSettings = {
   KEY_VAULT_URL: vault.outputs.uri
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
   GOTO_REFRESH_TOKEN_FILE: '' // local runs only: in Azure the token lives in Key Vault
+  SCIM_PROFILE: scimProfile
 }
 
 module app 'modules/function-app.bicep' = {

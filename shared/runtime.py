@@ -33,7 +33,7 @@ class Runtime:
 
 
 def goto_token_provider(settings: Settings) -> TokenProvider:
-    """GOTO_ACCESS_TOKEN (local runs); GOTO_PAT when no refresh token is set; else the refresh-token
+    """GOTO_ACCESS_TOKEN (a fixed bearer token); GOTO_PAT when no refresh token is set; else the refresh-token
     grant with the token kept in Key Vault (KEY_VAULT_URL) or the local file, where every rotated
     token is saved and from where it is loaded when GOTO_REFRESH_TOKEN is empty."""
     from shared.goto.token_store import (
@@ -44,11 +44,16 @@ def goto_token_provider(settings: Settings) -> TokenProvider:
     )
 
     if settings.goto_access_token:
+        if unresolved_reference(settings.goto_access_token):
+            raise SettingsError(
+                "GOTO_ACCESS_TOKEN is a Key Vault reference that App Service could not resolve: create the secret "
+                "goto-access-token in the vault (docs/scim-targets.md), then restart the app"
+            )
         return StaticTokenProvider(settings.goto_access_token)
     if not settings.goto_client_id:
         raise SettingsError(
             "GoTo credentials are missing: set GOTO_CLIENT_ID and GOTO_CLIENT_SECRET, then run `gotosync authorize` "
-            "(or set GOTO_REFRESH_TOKEN or GOTO_PAT; or GOTO_ACCESS_TOKEN for a local run)"
+            "(or set GOTO_REFRESH_TOKEN or GOTO_PAT; or GOTO_ACCESS_TOKEN, the bearer token of a SCIM 2.0 app)"
         )
     secret = client_secret_from(settings)
     refresh_token = "" if unresolved_reference(settings.goto_refresh_token) else settings.goto_refresh_token
@@ -107,6 +112,7 @@ async def open_runtime(settings: Settings, mapping: MappingConfig | None = None)
         max_concurrency=settings.goto_max_concurrency,
         patch_style=settings.goto_patch_style,
         send_active=settings.goto_send_active,
+        profile=settings.scim_profile,
     )
     # The Admin API client costs nothing until used: the engine calls it only with ROLE_LICENSES.
     admin = GoToAdminClient(

@@ -53,7 +53,10 @@ SETTINGS: dict[str, Setting] = {
         "GOTO_PAT", "", "A GoTo personal access token, used with the client id/secret instead of a refresh token."
     ),
     "goto_access_token": Setting(
-        "GOTO_ACCESS_TOKEN", "", "Local runs only: a fixed GoTo access token instead of the OAuth refresh flow."
+        "GOTO_ACCESS_TOKEN",
+        "",
+        "A fixed bearer token instead of the OAuth flow: a SCIM 2.0 app's secret token (Key Vault reference), "
+        "or a local emulator run.",
     ),
     "goto_rate_limit": Setting("GOTO_RATE_LIMIT", "10", "Requests per second to each GoTo API (GoTo's default: 10)."),
     "goto_max_concurrency": Setting("GOTO_MAX_CONCURRENCY", "4", "GoTo requests in flight at once."),
@@ -138,6 +141,12 @@ SETTINGS: dict[str, Setting] = {
         "Local runs without KEY_VAULT_URL: file (mode 0600) holding the GoTo refresh token; "
         "empty: ~/.gotosync/goto-refresh-token.",
     ),
+    "scim_profile": Setting(
+        "SCIM_PROFILE",
+        "goto",
+        "The SCIM target: goto (GoTo's API) or scim2 (any SCIM 2.0 app, sent strict RFC 7643/7644; "
+        "docs/scim-targets.md).",
+    ),
 }
 
 
@@ -201,6 +210,22 @@ def _choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _scim_profile(raw: str, values: Mapping[str, Any]) -> str:
+    """SCIM_PROFILE, and what a generic SCIM 2.0 target cannot have: GoTo's merge PATCH, and
+    licenses (GoTo's Admin API)."""
+    profile = _choice("scim_profile", raw, ("goto", "scim2"))
+    if profile == "scim2" and values["goto_patch_style"] == "merge":
+        raise SettingsError(
+            "GOTO_PATCH_STYLE: merge is GoTo's dialect; with SCIM_PROFILE=scim2 use auto, patchop or put"
+        )
+    if profile == "scim2" and values["role_licenses"]:
+        raise SettingsError(
+            "ROLE_LICENSES: licenses are assigned through GoTo's Admin API, which a SCIM_PROFILE=scim2 target "
+            "does not have: leave ROLE_LICENSES empty"
+        )
+    return profile
+
+
 @dataclass(frozen=True)
 class Settings:
     storage_connection_string: str = ""
@@ -247,6 +272,7 @@ class Settings:
     key_vault_url: str = ""
     appinsights_connection_string: str = field(default="", repr=False)
     goto_refresh_token_file: str = ""
+    scim_profile: str = "goto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -279,6 +305,7 @@ class Settings:
         values["subscription_group_limit"] = _int("subscription_group_limit", raw["subscription_group_limit"])
         values["log_retention_days"] = _int("log_retention_days", raw["log_retention_days"], 1)
         values["role_licenses"] = _role_licenses(raw["role_licenses"])
+        values["scim_profile"] = _scim_profile(raw["scim_profile"], values)
         if values["graph_notification_url"] and not values["graph_notification_url"].startswith(
             ("https://", "http://127.0.0.1", "http://localhost")
         ):

@@ -38,6 +38,7 @@ from .ratelimit import RateLimiter
 log = logging.getLogger("shared.goto")
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+JSON_MEDIA_TYPE = "application/json"
 USER_AGENT = "gotosync/0.1 (+https://github.com/gotosync)"
 
 
@@ -133,6 +134,7 @@ class Transport:
         max_retry_after: float = 120.0,
         read_only: bool = False,
         http_transport: httpx.AsyncBaseTransport | None = None,
+        media_type: str = JSON_MEDIA_TYPE,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
@@ -144,12 +146,15 @@ class Transport:
         self.policy = RetryPolicy(max_attempts, backoff_base, backoff_cap, max_retry_after)
         self.stats = ClientStats()
         self.read_only = read_only
+        # Accept, and Content-Type of every JSON body: application/json for GoTo, or
+        # application/scim+json for a strict SCIM 2.0 target (RFC 7644 §3.8).
+        self.media_type = media_type
         inner = http_transport or httpx.AsyncHTTPTransport()
         self.dry_run = DryRunTransport(inner) if read_only else None
         self._http = httpx.AsyncClient(
             transport=self.dry_run or inner,
             timeout=timeout,
-            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+            headers={"Accept": media_type, "User-Agent": USER_AGENT},
         )
         self._sleep = sleep
         self._rng = rng
@@ -180,6 +185,7 @@ class Transport:
         url = self.base_url + path
         if params:
             url += "?" + encode_query(params)
+        headers = {"Content-Type": self.media_type} if json is not None else {}
         attempt = 0
         refreshed = False
         force_refresh = False
@@ -192,7 +198,7 @@ class Transport:
                 async with self.limiter.slot():
                     self.stats.requests += 1
                     response = await self._http.request(
-                        method, url, json=json, headers={"Authorization": f"Bearer {token}"}
+                        method, url, json=json, headers={**headers, "Authorization": f"Bearer {token}"}
                     )
             except DryRunBlocked as exc:
                 self.stats.blocked_writes += 1

@@ -84,7 +84,13 @@ async def check_goto(settings: Settings) -> Check:
     tokens = goto_token_provider(settings)
     probe = str(uuid.uuid4())
     scim = GoToScimClient(
-        settings.goto_scim_url, tokens, rate_limit=None, max_attempts=2, backoff_cap=1.0, timeout=15.0
+        settings.goto_scim_url,
+        tokens,
+        rate_limit=None,
+        max_attempts=2,
+        backoff_cap=1.0,
+        timeout=15.0,
+        profile=settings.scim_profile,
     )
     try:
         found = await scim.find_users("userName", probe)
@@ -92,7 +98,7 @@ async def check_goto(settings: Settings) -> Check:
     except AuthError as exc:
         fix = AUTHORIZE_AGAIN
         if settings.goto_access_token:
-            fix = "GOTO_ACCESS_TOKEN (local runs only) is not accepted: set a fresh one, or remove it and " + fix
+            fix = "GOTO_ACCESS_TOKEN is not accepted: set a valid bearer token, or remove it and " + fix
         return Check(name, False, _goto_auth_detail(exc, settings), fix, "Unauthorized")
     except TransientError as exc:
         if exc.status is None:

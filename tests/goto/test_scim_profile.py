@@ -1,0 +1,278 @@
+"""The ``scim2`` target profile: strict RFC 7643/7644 bodies (pure helpers, and a hypothesis check
+of the PatchOp bodies against scim2-models' own PatchOp evaluator as the oracle), the
+SCIM_PROFILE setting, the wire format of both profiles, and the profile against the GoTo
+emulator in its SCIM 2.0 dialect. The independent server is in tests/scim2/."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scim2_models import Context, EnterpriseUser, PatchOp, User
+
+from shared.engine.scim_paths import set_value
+from shared.goto import GoToScimClient, StaticTokenProvider
+from shared.goto.errors import BadRequest, Op
+from shared.goto.scim import (
+    ENTERPRISE_URN,
+    GROUP_URN,
+    PATCHOP_URN,
+    USER_URN,
+    _member,
+    strict_patchop_body,
+    validate_user,
+    with_schemas,
+)
+from shared.settings import Settings, SettingsError
+
+from .conftest import FAST, scim
+
+DEPT = f"{ENTERPRISE_URN}:department"
+WORK = 'emails[type eq "work"].value'
+OTHER = 'emails[type eq "other"].value'
+
+# --- bodies
+
+
+def test_schemas_name_the_core_schema_and_each_extension_the_body_carries() -> None:
+    body = {"schemas": ["urn:scim:schemas:core:1.0"], "userName": "a@contoso.com", ENTERPRISE_URN: {"department": "x"}}
+    assert with_schemas(body, USER_URN) == {
+        "schemas": [USER_URN, ENTERPRISE_URN],
+        "userName": "a@contoso.com",
+        ENTERPRISE_URN: {"department": "x"},
+    }
+    assert with_schemas({"displayName": "Sales"}, GROUP_URN)["schemas"] == [GROUP_URN]
+
+
+@pytest.mark.parametrize(
+    ("given", "goto", "scim2"),
+    [
+        ("k1", "user", "User"),
+        ({"type": "group", "value": 7}, "group", "Group"),
+        ({"type": "User", "value": "k1"}, "User", "User"),
+        ({"value": "k1"}, "user", "User"),
+    ],
+)
+def test_member_types_are_canonical_only_in_the_scim2_profile(given: Any, goto: str, scim2: str) -> None:
+    assert _member(given)["type"] == goto
+    assert _member(given, canonical=True)["type"] == scim2
+    assert isinstance(_member(given, canonical=True)["value"], str)
+
+
+def test_strict_patchop_replaces_whole_multi_valued_lists_and_removes_cleared_values() -> None:
+    full = {"userName": "a@contoso.com", "emails": [{"type": "other", "value": "a@home.example"}], "title": "Clerk"}
+    body = strict_patchop_body({"name.givenName": "Ann", "title": None, WORK: "a@contoso.com", DEPT: "R&D"}, full)
+    assert body["schemas"] == [PATCHOP_URN]
+    assert body["Operations"] == [
+        {"op": "replace", "path": "name.givenName", "value": "Ann"},
+        {"op": "remove", "path": "title"},
+        {"op": "replace", "path": DEPT, "value": "R&D"},
+        {
+            "op": "replace",
+            "path": "emails",
+            "value": [
+                {"type": "other", "value": "a@home.example"},
+                {"type": "work", "value": "a@contoso.com", "primary": True},  # the first primary
+            ],
+        },
+    ]
+    only_work = {"emails": [{"type": "work", "value": "a@contoso.com", "primary": True}]}
+    assert strict_patchop_body({WORK: None}, only_work)["Operations"] == [{"op": "remove", "path": "emails"}]
+
+
+def test_goto_length_limits_are_not_applied_to_a_generic_scim_target() -> None:
+    long_name = {"userName": "a" * 130 + "@contoso.com", "name": {"givenName": "G" * 61}}
+    with pytest.raises(BadRequest):
+        validate_user(long_name, Op("create user", "a"))
+    validate_user(long_name, Op("create user", "a"), goto_limits=False)
+
+
+# --- the strict PatchOp against an independent evaluator (scim2-models)
+
+StrictUser = User[EnterpriseUser]
+WORD = st.text(alphabet="abcdefghij", min_size=1, max_size=6)
+PATHS = {
+    "name.givenName": WORD,
+    "displayName": WORD,
+    "title": WORD,
+    WORK: WORD.map(lambda w: f"{w}@contoso.com"),
+    OTHER: WORD.map(lambda w: f"{w}@home.example"),
+    DEPT: WORD,
+}
+
+
+@st.composite
+def resource_and_changes(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    resource: dict[str, Any] = {"schemas": [USER_URN], "userName": "a@contoso.com"}
+    emails = []
+    for kind, path in (("work", WORK), ("other", OTHER)):
+        if draw(st.booleans()):
+            emails.append({"type": kind, "value": draw(PATHS[path])})
+    if emails:
+        resource["emails"] = emails
+    for path in ("title", "displayName"):
+        if draw(st.booleans()):
+            resource[path] = draw(WORD)
+    if draw(st.booleans()):
+        resource["name"] = {"givenName": draw(WORD)}
+    if draw(st.booleans()):
+        resource["schemas"].append(ENTERPRISE_URN)
+        resource[ENTERPRISE_URN] = {"department": draw(WORD)}
+    paths = draw(st.lists(st.sampled_from(sorted(PATHS)), min_size=1, max_size=len(PATHS), unique=True))
+    changes = {p: draw(st.none() | PATHS[p]) for p in paths}
+    return resource, changes
+
+
+def read(resource: dict[str, Any], path: str) -> Any:
+    """The value at a change path, read the plain way (the oracle's own reader)."""
+    if path in (WORK, OTHER):
+        kind = "work" if path == WORK else "other"
+        return next((e.get("value") for e in resource.get("emails") or [] if e.get("type") == kind), None)
+    if path == DEPT:
+        return (resource.get(ENTERPRISE_URN) or {}).get("department")
+    if path == "name.givenName":
+        return (resource.get("name") or {}).get("givenName")
+    return resource.get(path)
+
+
+def merged_the_engine_way(resource: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The engine passes the target with the changes already written in (None as null)."""
+    merged = copy.deepcopy(resource)
+    for path, value in changes.items():
+        set_value(merged, path, value)
+    return merged
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(resource_and_changes(), st.booleans())
+def test_a_strict_patchop_leaves_every_changed_path_at_its_new_value_and_the_rest_alone(
+    case: tuple[dict[str, Any], dict[str, Any]], already_merged: bool
+) -> None:
+    resource, changes = case
+    user = StrictUser.model_validate(resource)
+    full = merged_the_engine_way(resource, changes) if already_merged else resource
+    body = strict_patchop_body(changes, full)
+    PatchOp[StrictUser].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST).patch(user)
+    after = json.loads(user.model_dump_json(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+    for path in PATHS:
+        expected = changes[path] if path in changes else read(resource, path)
+        assert read(after, path) == expected, (path, body)
+
+
+# --- the setting
+
+
+def test_the_scim_profile_setting_defaults_to_goto_and_names_itself_when_wrong() -> None:
+    assert Settings.from_env({}).scim_profile == "goto"
+    assert Settings.from_env({"SCIM_PROFILE": "SCIM2"}).scim_profile == "scim2"
+    with pytest.raises(SettingsError, match="SCIM_PROFILE: expected one of goto, scim2"):
+        Settings.from_env({"SCIM_PROFILE": "scim1"})
+
+
+def test_a_scim2_target_takes_neither_merge_patches_nor_licenses() -> None:
+    with pytest.raises(SettingsError, match="GOTO_PATCH_STYLE: merge is GoTo's dialect"):
+        Settings.from_env({"SCIM_PROFILE": "scim2", "GOTO_PATCH_STYLE": "merge"})
+    with pytest.raises(SettingsError, match="ROLE_LICENSES: licenses are assigned through GoTo's Admin API"):
+        Settings.from_env({"SCIM_PROFILE": "scim2", "ROLE_LICENSES": '{"MeetingOrganizer": ["G2M"]}'})
+    assert Settings.from_env({"SCIM_PROFILE": "scim2", "GOTO_PATCH_STYLE": "put"}).goto_patch_style == "put"
+
+
+def test_the_client_refuses_an_unknown_profile_and_merge_in_scim2() -> None:
+    tokens = StaticTokenProvider("t")
+    with pytest.raises(ValueError, match="profile must be one of"):
+        GoToScimClient("https://scim.example/v2", tokens, profile="scim1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="merge"):
+        GoToScimClient("https://scim.example/v2", tokens, profile="scim2", patch_style="merge")
+    assert GoToScimClient("https://scim.example/v2", tokens, profile="scim2").patch_style_in_use == "patchop"
+
+
+# --- the wire
+
+
+def recording() -> tuple[list[httpx.Request], httpx.MockTransport]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(201, json={"id": "g1", "displayName": "Sales"})
+
+    return seen, httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize(
+    ("profile", "media_type", "body"),
+    [
+        ("goto", "application/json", {"displayName": "Sales", "members": [{"type": "user", "value": "k1"}]}),
+        (
+            "scim2",
+            "application/scim+json",
+            {"schemas": [GROUP_URN], "displayName": "Sales", "members": [{"type": "User", "value": "k1"}]},
+        ),
+    ],
+)
+async def test_each_profile_sends_its_own_media_type_and_group_body(
+    profile: str, media_type: str, body: dict[str, Any]
+) -> None:
+    seen, transport = recording()
+    client = GoToScimClient(
+        "https://scim.example/v2",
+        StaticTokenProvider("t"),
+        rate_limit=None,
+        profile=profile,  # type: ignore[arg-type]
+        send_extensions=False,
+        http_transport=transport,
+    )
+    async with client:
+        await client.create_group("Sales", ["k1"])
+    [request] = seen
+    assert request.headers["content-type"] == media_type and request.headers["accept"] == media_type
+    assert json.loads(request.content) == body
+
+
+# --- the GoTo emulator in its SCIM 2.0 dialect
+
+
+async def test_the_scim2_profile_works_against_the_emulator_in_its_scim2_dialect(make_goto_emulator: Any) -> None:
+    goto = make_goto_emulator(
+        rate_limit=0,
+        dialect="scim2",
+        patch_mode="patchop",
+        users_paging=True,
+        users_max_page_size=20,
+        extension_attrs="store",
+        active="honour",
+    )
+    async with scim(goto, profile="scim2", **FAST) as client:
+        keys = [(await client.create_user({"userName": f"u{i}@contoso.com"}))["id"] for i in range(45)]
+        goto.counters.reset()
+        listed = [u["id"] async for u in client.list_users(page_size=100)]
+        list_requests = goto.counters.total("GET", "/identity/v1/Users")
+        await client.update_user(keys[0], {DEPT: "Poetry", WORK: "u0@contoso.com"}, {"userName": "u0@contoso.com"})
+        await client.disable_user(keys[1], {"userName": "u1@contoso.com"})
+        group = await client.create_group("Sales", keys[:3])
+        await client.update_group_members(group["id"], add=[keys[3]], remove=[keys[0]], display_name="Sales")
+        await client.rename_group(group["id"], "Sales", "Sales EMEA")
+    in_org = {u["key"] for u in goto.users() if u["inOrg"]}  # the 45 and the seeded admin
+    assert len(listed) == len(in_org) and set(listed) == in_org and set(keys) <= in_org
+    assert list_requests == 3  # 46 users in pages of 20, asked 100 at a time
+    first, second = goto.user(keys[0]), goto.user(keys[1])
+    assert first["enterprise"]["department"] == "Poetry" and first["emails"][0]["value"] == "u0@contoso.com"
+    assert second["active"] is False
+    held = goto.group_by_name("Sales EMEA")
+    assert held is not None and {m["value"] for m in held["members"]} == set(keys[1:4])
+
+
+def test_an_unresolved_key_vault_reference_for_the_bearer_token_is_a_clear_error() -> None:
+    from shared.runtime import goto_token_provider
+
+    reference = "@Microsoft.KeyVault(VaultName=kv;SecretName=goto-access-token)"
+    settings = Settings.from_env({"SCIM_PROFILE": "scim2", "GOTO_ACCESS_TOKEN": reference})
+    with pytest.raises(SettingsError, match=r"GOTO_ACCESS_TOKEN is a Key Vault reference .* could not resolve"):
+        goto_token_provider(settings)
+    token = goto_token_provider(Settings.from_env({"SCIM_PROFILE": "scim2", "GOTO_ACCESS_TOKEN": "s3cret"}))
+    assert isinstance(token, StaticTokenProvider)
