@@ -42,11 +42,12 @@ async def run(changes: int, posts: int) -> dict[str, object]:
 
     world = LocalWorld(WorldOptions(users=300, groups=10, goto_rate_limit=10.0)).start()
     host = FunctionsHost(function_app.app)
+    webhook_key = host.add_function_key("graph_notifications", "graph-webhook")
     try:
         await host.start(queues=True)
         env = world.env() | {
-            "GRAPH_NOTIFICATION_URL": host.function_url("graph/notify"),
-            "GRAPH_LIFECYCLE_URL": host.function_url("graph/lifecycle"),
+            "GRAPH_NOTIFICATION_URL": host.function_url("graph/notify", webhook_key),
+            "GRAPH_LIFECYCLE_URL": "",
         }
         apply_env(env)
         settings = Settings.from_env(env)
@@ -91,7 +92,7 @@ async def run(changes: int, posts: int) -> dict[str, object]:
                     ]
                 }
                 t0 = time.perf_counter()
-                resp = await client.post(host.function_url("graph/notify"), content=json.dumps(body))
+                resp = await client.post(host.function_url("graph/notify", webhook_key), content=json.dumps(body))
                 intake.append(time.perf_counter() - t0)
                 assert resp.status_code == 202, resp.text
         return {

@@ -167,10 +167,11 @@ async def realtime(console: Console, world: LocalWorld, settings: Settings) -> N
     import function_app
 
     host = FunctionsHost(function_app.app)
+    webhook_key = host.add_function_key("graph_notifications", "graph-webhook")  # opens the intake only
     await host.start(queues=False)
     env = world.env() | {
-        "GRAPH_NOTIFICATION_URL": host.function_url("graph/notify"),
-        "GRAPH_LIFECYCLE_URL": host.function_url("graph/lifecycle"),
+        "GRAPH_NOTIFICATION_URL": host.function_url("graph/notify", webhook_key),
+        "GRAPH_LIFECYCLE_URL": "",  # lifecycle notifications come to the same URL
     }
     apply_env(env)
     worker = asyncio.create_task(host.run_queue_workers())

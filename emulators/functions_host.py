@@ -2,7 +2,8 @@
 
 It serves the app's HTTP functions on 127.0.0.1 at `/api/<route>` through the very same
 handlers (aiohttp request -> `func.HttpRequest` -> handler -> `func.HttpResponse`), checks
-function keys as the host does (`?code=` or `x-functions-key`), runs the queue-triggered
+keys as the host does (`?code=` or `x-functions-key`: the host key opens every function, a
+function-level key only its own), runs the queue-triggered
 functions against the Azurite queue (polling with back-off up to `maxPollingInterval`, poison
 after `maxDequeueCount`), and invokes any function on `POST /admin/functions/{name}` like the
 real host's admin API. `python -m emulators.functions_host` is gotosync's `serve`.
@@ -81,7 +82,10 @@ class FunctionsHost:
         self.app = app
         self.host = host
         self.port = port
+        # The host key (the real host's default host key and master key in one): it opens every
+        # function. Function-level keys (`add_function_key`) open only their own function.
         self.function_key = function_key or secrets.token_urlsafe(24)
+        self.function_keys: dict[str, dict[str, str]] = {}
         queues = _host_json().get("extensions", {}).get("queues", {})
         self.max_dequeue = int(queues.get("maxDequeueCount", 5))
         self.max_polling = _timespan_seconds(queues.get("maxPollingInterval", "00:00:02"), 2.0)
@@ -99,8 +103,31 @@ class FunctionsHost:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def function_url(self, route: str) -> str:
-        return f"{self.url}/api/{route}?code={self.function_key}"
+    def function_url(self, route: str, key: str | None = None) -> str:
+        """The URL of an HTTP function with a key: the host key unless another is given."""
+        return f"{self.url}/api/{route}?code={key or self.function_key}"
+
+    def add_function_key(self, function_name: str, name: str = "default", value: str | None = None) -> str:
+        """Creates (or replaces) a key that opens `function_name` only, as
+        `Microsoft.Web/sites/functions/keys` does in Azure; returns its value."""
+        if function_name not in self.functions:
+            raise KeyError(f"no function named {function_name!r}")
+        key = value or secrets.token_urlsafe(32)
+        self.function_keys.setdefault(function_name, {})[name] = key
+        return key
+
+    def _authorized(self, fn: Any, given: str) -> bool:
+        """Function level: the host key or one of this function's own keys; admin level: the
+        master key (here the host key) only; anonymous: anyone."""
+        level = str(getattr(fn.get_trigger().auth_level, "value", fn.get_trigger().auth_level)).lower()
+        if level == "anonymous":
+            return True
+        accepted = [self.function_key]
+        if level != "admin":
+            accepted += list(self.function_keys.get(fn.get_function_name(), {}).values())
+        # Every candidate is compared, so the time taken does not tell which one was close.
+        matches = [secrets.compare_digest(given.encode(), key.encode()) for key in accepted]
+        return any(matches)
 
     async def start(self, *, queues: bool = True) -> str:
         web_app = web.Application(client_max_size=4 * 1024 * 1024)
@@ -152,11 +179,9 @@ class FunctionsHost:
             return web.Response(status=404)
         if fn == "method":
             return web.Response(status=405)
-        level = str(getattr(fn.get_trigger().auth_level, "value", fn.get_trigger().auth_level)).lower()
-        if level != "anonymous":
-            given = request.query.get("code") or request.headers.get("x-functions-key", "")
-            if not secrets.compare_digest(given.encode(), self.function_key.encode()):
-                return web.Response(status=401)
+        given = request.query.get("code") or request.headers.get("x-functions-key", "")
+        if not self._authorized(fn, given):
+            return web.Response(status=401)
         params = {k: v for k, v in request.query.items() if k != "code"}
         req = func.HttpRequest(
             request.method,
@@ -277,8 +302,10 @@ async def _serve(args: argparse.Namespace) -> None:
     import function_app  # imported late: app settings must be in the environment first
 
     host = FunctionsHost(function_app.app, port=args.port, function_key=args.key)
+    webhook_key = host.add_function_key("graph_notifications", "graph-webhook", args.webhook_key)
     await host.start(queues=not args.no_queues)
-    print(f"functions host listening on {host.url} (function key in GOTOSYNC_FUNCTION_KEY or --key)", flush=True)
+    print(f"functions host listening on {host.url} (host key in GOTOSYNC_FUNCTION_KEY or --key)", flush=True)
+    print(f"  Graph notification URL (webhook key only): {host.function_url('graph/notify', webhook_key)}", flush=True)
     for name, fn in host.functions.items():
         trigger = fn.get_trigger()
         where = f"/api/{trigger.route}" if trigger.type == "httpTrigger" else trigger.type
@@ -299,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulators.functions_host", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=7071, help="port on 127.0.0.1 (default 7071, as func start)")
     parser.add_argument("--key", default=os.environ.get("GOTOSYNC_FUNCTION_KEY"), help="function key to require")
+    parser.add_argument(
+        "--webhook-key",
+        default=os.environ.get("GOTOSYNC_WEBHOOK_KEY"),
+        help="function-level key of graph_notifications (default: a random one, printed)",
+    )
     parser.add_argument("--no-queues", action="store_true", help="serve HTTP only; do not poll queues")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

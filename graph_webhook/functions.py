@@ -1,8 +1,9 @@
 """Graph webhook entrances: the notification and lifecycle intake (HTTP) and the queue worker.
 
 Thin by design: each function turns its trigger into a call on shared/realtime and the result
-back into a response. Graph's notificationUrl carries the function key (`?code=…`); Graph keeps
-query parameters on every delivery (reference/microsoft-graph.md §5.2).
+back into a response. Graph's notificationUrl carries a function key scoped to the intake
+(`?code=…`); Graph keeps query parameters on every delivery
+(https://learn.microsoft.com/graph/change-notifications-delivery-webhooks).
 """
 
 from __future__ import annotations
@@ -12,46 +13,71 @@ import logging
 
 import azure.functions as func
 
-from shared.realtime.intake import accept_notifications, validation_response
+from shared.realtime.intake import (
+    IntakeResponse,
+    accept_notifications,
+    misconfigured,
+    tenant_problem,
+    validation_response,
+)
 from shared.realtime.services import services_for
 from shared.realtime.worker import MAX_DEQUEUE, handle_message, parse_items, record_poison
-from shared.settings import Settings
+from shared.settings import SETTINGS, Settings, SettingsError
 
 bp = func.Blueprint()
 log = logging.getLogger("gotosync.graph_webhook")
+_ENV_NAMES = sorted((s.env for s in SETTINGS.values()), key=len, reverse=True)
 
 
-async def _intake(req: func.HttpRequest, lifecycle: bool) -> func.HttpResponse:
+def _response(answer: IntakeResponse) -> func.HttpResponse:
+    return func.HttpResponse(
+        answer.body, status_code=answer.status, mimetype=answer.content_type, headers=answer.headers
+    )
+
+
+def _setting_named(error: SettingsError) -> str:
+    text = str(error)
+    return next((name for name in _ENV_NAMES if text.startswith(name)), "settings")
+
+
+async def _intake(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        log.error("webhook misconfigured: %s", exc)
+        return _response(misconfigured(_setting_named(exc)))
+    problem = tenant_problem(settings.tenant_id)
+    if problem:
+        # Refuse everything, the handshake included: no subscription may point at an intake
+        # that cannot check the tenant of what it receives.
+        log.error("webhook misconfigured: %s", problem)
+        return _response(misconfigured("ENTRA_TENANT_ID"))
     token = req.params.get("validationToken")
     if token is not None:
-        answer = validation_response(token)
-        return func.HttpResponse(answer.body, status_code=answer.status, mimetype=answer.content_type)
+        return _response(validation_response(token))
     if req.method != "POST":
         return func.HttpResponse(status_code=405)
-    settings = Settings.from_env()
     services = services_for(settings)
     store = await services.store()
     queue = await services.queue()
     answer = await accept_notifications(
-        req.get_body(),
-        tenant_id=settings.tenant_id,
-        lookup=store.subscriptions.get,
-        enqueue=queue.send,
-        lifecycle=lifecycle,
+        req.get_body(), tenant_id=settings.tenant_id, lookup=store.subscriptions.get, enqueue=queue.send
     )
-    return func.HttpResponse(answer.body, status_code=answer.status, mimetype=answer.content_type)
+    return _response(answer)
 
 
 @bp.function_name("graph_notifications")
 @bp.route(route="graph/notify", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def graph_notifications(req: func.HttpRequest) -> func.HttpResponse:
-    return await _intake(req, lifecycle=False)
+    """Change and lifecycle notifications alike (each item says which it is)."""
+    return await _intake(req)
 
 
 @bp.function_name("graph_lifecycle")
 @bp.route(route="graph/lifecycle", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def graph_lifecycle(req: func.HttpRequest) -> func.HttpResponse:
-    return await _intake(req, lifecycle=True)
+    """The same intake, for a GRAPH_LIFECYCLE_URL set apart from the notification URL."""
+    return await _intake(req)
 
 
 @bp.function_name("graph_worker")

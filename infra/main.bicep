@@ -181,8 +181,11 @@ param gotoVerifiedDomains string = ''
 @description('CYCLE_CONCURRENCY: objects processed at once within a cycle.')
 param cycleConcurrency string = '8'
 
-@description('GRAPH_NOTIFICATION_URL: public https URL of the graph_webhook intake, with its function key.')
+@description('GRAPH_NOTIFICATION_URL: public https URL of the graph_webhook intake, with its function key. Empty with graphWebhook: derived from the function-level key this template creates.')
 param graphNotificationUrl string = ''
+
+@description('Real-time notifications: create a function-level key on the graph_notifications intake and derive GRAPH_NOTIFICATION_URL from it. Needs the code deployed first: set it after the first `azd up`, then `azd provision`.')
+param graphWebhook bool = false
 
 @description('GRAPH_LIFECYCLE_URL: URL for Graph lifecycle notifications (empty: the notification URL).')
 param graphLifecycleUrl string = ''
@@ -374,6 +377,7 @@ module app 'modules/function-app.bicep' = {
     appSettings: gotosyncSettings
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    webhookKeyName: graphWebhook ? 'graph-webhook' : ''
   }
   // The app must not start before its identity may read its storage and secrets.
   dependsOn: [

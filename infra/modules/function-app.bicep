@@ -40,6 +40,9 @@ param maximumInstanceCount int
 ])
 param instanceMemoryMB int
 
+@description('Name of a function-level key to create on the graph_notifications function and to put in GRAPH_NOTIFICATION_URL (unless that is given). Empty: none. The function must exist, so this works from the second provisioning on (after the first code deployment).')
+param webhookKeyName string = ''
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -114,9 +117,32 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   // The whole set of app settings: a later `azd provision` replaces settings edited in the portal.
   resource settings 'config' = {
     name: 'appsettings'
-    properties: union(platformSettings, appSettings)
+    properties: union(platformSettings, appSettings, webhookSettings)
+    dependsOn: [
+      webhookKey
+    ]
   }
 }
+
+// The key Graph keeps in every subscription's notification URL opens the intake function only
+// (a host key would open every function, /api/ops included). The platform generates its value.
+var withWebhookKey = !empty(webhookKeyName)
+
+resource notifyFunction 'Microsoft.Web/sites/functions@2024-04-01' existing = if (withWebhookKey) {
+  parent: app
+  name: 'graph_notifications'
+}
+
+resource webhookKey 'Microsoft.Web/sites/functions/keys@2024-04-01' = if (withWebhookKey) {
+  parent: notifyFunction
+  name: withWebhookKey ? webhookKeyName : 'unused'
+}
+
+// Lifecycle notifications use the same URL (GRAPH_LIFECYCLE_URL empty): the intake tells the
+// two kinds apart per item.
+var deriveNotificationUrl = withWebhookKey && empty(appSettings.GRAPH_NOTIFICATION_URL)
+var webhookSettings = deriveNotificationUrl ? { GRAPH_NOTIFICATION_URL: webhookUrl } : {}
+var webhookUrl = deriveNotificationUrl ? 'https://${app.properties.defaultHostName}/api/graph/notify?code=${listKeys(notifyFunction.id, '2024-04-01')[webhookKeyName]}' : ''
 
 output name string = app.name
 output defaultHostName string = app.properties.defaultHostName

@@ -1,14 +1,21 @@
 """The Graph webhook intake: answers the validation handshake, validates notification batches
 (shape, size, clientState in constant time, tenant) and turns the valid ones into queue
 messages. It never acts on a notification itself: Graph wants a 2xx within 3 s
-(reference/microsoft-graph.md §5.4), and a notification is only a ping.
+(https://learn.microsoft.com/graph/change-notifications-delivery-webhooks), and a notification
+is only a ping.
+
+Change notifications and lifecycle notifications are told apart per item (`changeType` or
+`lifecycleEvent`, which Graph never sends together), so one route takes both: Graph may deliver
+lifecycle notifications to the notification URL itself
+(https://learn.microsoft.com/graph/change-notifications-lifecycle-events).
 
 Webhook input is hostile until validated: nothing from the request reaches a log except counts
-and our own reason codes.
+and our own reason codes, and a request costs at most `MAX_SUBSCRIPTION_LOOKUPS` table reads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -25,10 +32,20 @@ log = logging.getLogger("gotosync.intake")
 MAX_BODY_BYTES = 1_000_000  # Graph's batches are a few KB; anything near this is not Graph
 MAX_ITEMS = 1_000
 MAX_TOKEN_CHARS = 2_048
+MAX_CLIENT_STATE_CHARS = 128  # Graph's own limit for clientState
+# Distinct subscription ids looked up (one table read each) per request. Graph allows at most
+# 100 subscriptions on directory resources per app and tenant, so a real batch never names
+# more of ours; ids past the cap are dropped unread and counted as "subscription lookup limit".
+MAX_SUBSCRIPTION_LOOKUPS = 100
+LOOKUP_CONCURRENCY = 10  # reads in flight at once for one request
 ITEMS_PER_MESSAGE = 50  # keeps each queue message far below the 64 KB limit
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 CHANGE_TYPES = frozenset({"created", "updated", "deleted"})
 LIFECYCLE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
+FORGERY_REASONS = frozenset(
+    {"clientState mismatch", "wrong tenant", "unknown subscription", "subscription lookup limit"}
+)
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 SubscriptionLookup = Callable[[str], Awaitable[SubscriptionRecord | None]]
 Enqueue = Callable[[dict[str, Any]], Awaitable[None]]
@@ -41,11 +58,30 @@ class IntakeResponse:
     content_type: str = "application/json"
     accepted: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=lambda: dict(SECURITY_HEADERS))
+    lookups: int = 0
+
+
+def tenant_problem(tenant_id: str) -> str:
+    """Why the webhook cannot run with this tenant id ("" when it can). Without it the tenant of
+    a notification could not be checked, so the intake refuses to work at all."""
+    if not tenant_id:
+        return "ENTRA_TENANT_ID is not set: the webhook cannot check the tenant of a notification"
+    if not _GUID.match(tenant_id):
+        return "ENTRA_TENANT_ID must be the tenant id (a GUID), not a domain name"
+    return ""
+
+
+def misconfigured(setting: str) -> IntakeResponse:
+    """500 naming the setting (never its value): Graph retries, the admin sees what to fix."""
+    body = json.dumps({"error": "Misconfigured", "setting": setting})
+    return IntakeResponse(500, body, rejected={"misconfigured": 1})
 
 
 def validation_response(token: str) -> IntakeResponse:
-    """§5.3: 200, text/plain, the URL-decoded token and nothing else."""
-    if not token or len(token) > MAX_TOKEN_CHARS or any(ord(c) < 32 for c in token):
+    """The handshake: 200, text/plain, the URL-decoded token and nothing else; `nosniff` so that
+    no browser ever renders the echo as anything but text."""
+    if not token or len(token) > MAX_TOKEN_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in token):
         return IntakeResponse(400, json.dumps({"error": "invalid validationToken"}))
     return IntakeResponse(200, token, "text/plain")
 
@@ -59,6 +95,9 @@ def _parse(body: bytes) -> tuple[list[Any] | None, IntakeResponse | None]:
         return None, _error(413, "body too large")
     try:
         data = json.loads(body)
+    except RecursionError:
+        # Deeply nested JSON: a client error, never a 500 (Graph would deliver it again).
+        return None, _error(400, "body is nested too deeply")
     except (UnicodeDecodeError, ValueError):
         return None, _error(400, "body is not JSON")
     if not isinstance(data, dict) or not isinstance(data.get("value"), list):
@@ -69,16 +108,18 @@ def _parse(body: bytes) -> tuple[list[Any] | None, IntakeResponse | None]:
     return items, None
 
 
-def _shape_problem(item: Any, lifecycle: bool) -> str:
+def _shape_problem(item: Any) -> str:
     if not isinstance(item, dict):
         return "notification is not an object"
     for key in ("subscriptionId", "clientState", "tenantId"):
         if not isinstance(item.get(key), str) or not item[key]:
             return f"notification lacks {key}"
-    if len(item["clientState"]) > 128:
+    if len(item["clientState"]) > MAX_CLIENT_STATE_CHARS:
         return "clientState too long"
-    if lifecycle:
-        return "" if item.get("lifecycleEvent") in LIFECYCLE_EVENTS else "unknown lifecycleEvent"
+    if "lifecycleEvent" in item:
+        if "changeType" in item:
+            return "both changeType and lifecycleEvent"
+        return "" if item["lifecycleEvent"] in LIFECYCLE_EVENTS else "unknown lifecycleEvent"
     if item.get("changeType") not in CHANGE_TYPES:
         return "unknown changeType"
     data = item.get("resourceData")
@@ -87,63 +128,138 @@ def _shape_problem(item: Any, lifecycle: bool) -> str:
     return ""
 
 
+async def _lookup_all(ids: list[str], lookup: SubscriptionLookup) -> dict[str, SubscriptionRecord | None]:
+    """One read per id, at most LOOKUP_CONCURRENCY at once (ids are distinct, capped GUIDs)."""
+    gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+
+    async def one(sid: str) -> SubscriptionRecord | None:
+        async with gate:
+            return await lookup(sid)
+
+    found = await asyncio.gather(*(one(sid) for sid in ids))
+    return dict(zip(ids, found, strict=True))
+
+
+def _lookup_ids(shaped: list[tuple[Any, str]]) -> list[str]:
+    """The distinct, well-formed subscription ids to read, first come first served, capped."""
+    ids: list[str] = []
+    seen: set[str] = set()
+    for item, problem in shaped:
+        if problem:
+            continue
+        sid = item["subscriptionId"]
+        if sid not in seen and _GUID.match(sid):
+            seen.add(sid)
+            ids.append(sid)
+            if len(ids) == MAX_SUBSCRIPTION_LOOKUPS:
+                break
+    return ids
+
+
+def _raw(text: str) -> bytes:
+    """Bytes for a constant-time comparison; JSON may carry lone surrogates, which must not raise."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _item_problem(item: dict[str, Any], sub: SubscriptionRecord | None, tenant_id: str) -> str:
+    if sub is None:
+        return "unknown subscription"
+    if not hmac.compare_digest(_raw(sub.client_state), _raw(item["clientState"])):
+        return "clientState mismatch"
+    if not hmac.compare_digest(_raw(tenant_id.lower()), _raw(item["tenantId"].lower())):
+        return "wrong tenant"
+    return ""
+
+
+@dataclass
+class _Batch:
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    rejected: dict[str, int] = field(default_factory=dict)
+    lifecycle_seen: set[tuple[str, str]] = field(default_factory=set)
+
+    def reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+    def accept(self, item: dict[str, Any], sub: SubscriptionRecord) -> None:
+        message = _message_item(item, sub)
+        if message["kind"] == "lifecycle":
+            key = (sub.id, message["event"])
+            if key in self.lifecycle_seen:
+                self.reject("duplicate lifecycle notification")
+                return
+            self.lifecycle_seen.add(key)
+        self.accepted.append(message)
+
+
+async def _validate(items: list[Any], tenant_id: str, lookup: SubscriptionLookup) -> tuple[_Batch, int]:
+    shaped = [(item, _shape_problem(item)) for item in items]
+    ids = _lookup_ids(shaped)
+    subs = await _lookup_all(ids, lookup)
+    batch = _Batch()
+    for item, problem in shaped:
+        if problem:
+            batch.reject(problem)
+            continue
+        sid = item["subscriptionId"]
+        if sid not in subs and _GUID.match(sid):
+            batch.reject("subscription lookup limit")
+            continue
+        reason = _item_problem(item, subs.get(sid), tenant_id)
+        if reason:
+            batch.reject(reason)
+        else:
+            batch.accept(item, subs[sid])  # type: ignore[arg-type]  # checked by _item_problem
+    return batch, len(ids)
+
+
 async def accept_notifications(
     body: bytes,
     *,
     tenant_id: str,
     lookup: SubscriptionLookup,
     enqueue: Enqueue,
-    lifecycle: bool = False,
 ) -> IntakeResponse:
     """Validates a batch; enqueues the valid notifications; says what Graph should hear.
 
     202 when something was enqueued; 4xx with no side effect when nothing was valid; 500 when
-    the queue could not take the batch, so that Graph delivers it again.
+    the queue could not take the batch (Graph delivers it again) or when ENTRA_TENANT_ID is
+    missing (nothing can be checked without it).
     """
-    items, problem = _parse(body)
-    if problem is not None:
-        log.warning("notification batch rejected: %s", next(iter(problem.rejected)))
-        return problem
+    problem = tenant_problem(tenant_id)
+    if problem:
+        log.error("webhook misconfigured: %s", problem)
+        return misconfigured("ENTRA_TENANT_ID")
+    items, refused = _parse(body)
+    if refused is not None:
+        log.warning("notification batch rejected: %s", next(iter(refused.rejected)))
+        return refused
     assert items is not None
-    subs: dict[str, SubscriptionRecord | None] = {}
-    rejected: dict[str, int] = {}
-    accepted: list[dict[str, Any]] = []
-    for item in items:
-        reason = _shape_problem(item, lifecycle)
-        if not reason:
-            sid = item["subscriptionId"]
-            if sid not in subs:
-                subs[sid] = await lookup(sid) if _GUID.match(sid) else None
-            sub = subs[sid]
-            if sub is None:
-                reason = "unknown subscription"
-            elif not hmac.compare_digest(sub.client_state.encode(), item["clientState"].encode()):
-                reason = "clientState mismatch"
-            elif tenant_id and not hmac.compare_digest(tenant_id.lower().encode(), item["tenantId"].lower().encode()):
-                reason = "wrong tenant"
-            else:
-                accepted.append(_message_item(item, sub, lifecycle))
-        if reason:
-            rejected[reason] = rejected.get(reason, 0) + 1
-    if rejected:
+    batch, lookups = await _validate(items, tenant_id, lookup)
+    if batch.rejected:
         # Counts and our own reason codes only: nothing from the request is logged.
-        log.warning("notifications rejected: %s", json.dumps(rejected, sort_keys=True))
-    if not accepted:
-        forged = any(r in rejected for r in ("clientState mismatch", "wrong tenant", "unknown subscription"))
-        return IntakeResponse(403 if forged else 400, json.dumps({"error": "no valid notification"}), rejected=rejected)
+        log.warning("notifications rejected: %s (%d lookups)", json.dumps(batch.rejected, sort_keys=True), lookups)
+    if not batch.accepted:
+        status = 403 if FORGERY_REASONS & set(batch.rejected) else 400
+        body_out = json.dumps({"error": "no valid notification"})
+        return IntakeResponse(status, body_out, rejected=batch.rejected, lookups=lookups)
     received = utcnow().isoformat()
     try:
-        for start in range(0, len(accepted), ITEMS_PER_MESSAGE):
-            await enqueue({"v": 1, "receivedAt": received, "items": accepted[start : start + ITEMS_PER_MESSAGE]})
+        for start in range(0, len(batch.accepted), ITEMS_PER_MESSAGE):
+            chunk = batch.accepted[start : start + ITEMS_PER_MESSAGE]
+            await enqueue({"v": 1, "receivedAt": received, "items": chunk})
     except Exception:  # the storage SDK raises many kinds; Graph must retry whatever it was
         log.exception("enqueue failed; answering 500 so that Graph delivers again")
-        return IntakeResponse(500, json.dumps({"error": "could not queue the notifications"}), rejected=rejected)
-    return IntakeResponse(202, json.dumps({"accepted": len(accepted)}), accepted=len(accepted), rejected=rejected)
+        body_out = json.dumps({"error": "could not queue the notifications"})
+        return IntakeResponse(500, body_out, rejected=batch.rejected, lookups=lookups)
+    count = len(batch.accepted)
+    return IntakeResponse(
+        202, json.dumps({"accepted": count}), accepted=count, rejected=batch.rejected, lookups=lookups
+    )
 
 
-def _message_item(item: dict[str, Any], sub: SubscriptionRecord, lifecycle: bool) -> dict[str, Any]:
+def _message_item(item: dict[str, Any], sub: SubscriptionRecord) -> dict[str, Any]:
     """Only fields we validated go on the queue; the rest of the notification is dropped."""
-    if lifecycle:
+    if "lifecycleEvent" in item:
         return {"kind": "lifecycle", "event": item["lifecycleEvent"], "subscriptionId": sub.id}
     object_id = item["resourceData"]["id"].lower()
     kind = "user" if sub.resource == "/users" or sub.resource.startswith("/users/") else "group"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared import telemetry
@@ -103,15 +103,37 @@ async def _group_changes(rt: Runtime, keeper: SubscriptionKeeper, group_id: str,
     return affected
 
 
+# How long a handled lifecycle event of one subscription makes its copies no-ops. Graph sends
+# reauthorizationRequired again every few minutes while it wants it; a removed subscription
+# never comes back, so its removal is handled once for good.
+LIFECYCLE_DEDUP: dict[str, timedelta | None] = {
+    "reauthorizationRequired": timedelta(minutes=5),
+    "missed": timedelta(minutes=5),
+    "subscriptionRemoved": None,
+}
+
+
 async def _lifecycle(rt: Runtime, keeper: SubscriptionKeeper, item: dict[str, Any]) -> str:
-    """§5.5: reauthorize, renew or recreate, then catch up with a delta round."""
-    sub = await rt.store.subscriptions.get(str(item.get("subscriptionId", "")))
+    """Reauthorize or recreate, then catch up with an incremental cycle
+    (https://learn.microsoft.com/graph/change-notifications-lifecycle-events).
+
+    Idempotent: each (subscription, event) is claimed in the table first, so replays and
+    concurrent copies do nothing; a failure releases the claim for the queue's retry."""
+    sub_id = str(item.get("subscriptionId", ""))
     event = str(item.get("event", ""))
-    if sub is not None:
+    sub = await rt.store.subscriptions.get(sub_id) if sub_id else None
+    if sub is None or event not in LIFECYCLE_DEDUP:
+        return f"{event} ignored: no such subscription"  # already recreated, or deleted
+    if not await rt.store.subscriptions.claim_event(sub.id, event, utcnow(), LIFECYCLE_DEDUP[event]):
+        return f"{event} ignored: already handled"
+    try:
         if event == "reauthorizationRequired":
             await keeper.reauthorize(sub)
-        elif event == "subscriptionRemoved":
-            await keeper.recreate(sub)
+        elif event == "subscriptionRemoved" and await keeper.recreate(sub) is None:
+            return f"{event} ignored: recreated by someone else"
+    except Exception:
+        await rt.store.subscriptions.release_event(sub.id, event)
+        raise
     try:
         await rt.engine.run_cycle(initiated_by=Initiator.WEBHOOK)
     except CycleNotRun as exc:

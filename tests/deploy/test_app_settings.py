@@ -80,7 +80,7 @@ def test_the_settings_reach_the_function_app_next_to_the_platform_ones():
     text = MAIN.read_text()
     assert "appSettings: gotosyncSettings" in text
     module = FUNCTION_APP.read_text()
-    assert "properties: union(platformSettings, appSettings)" in module
+    assert "properties: union(platformSettings, appSettings, webhookSettings)" in module
     platform = set(object_entries(module, "platformSettings"))
     assert platform == set(AZURE_PLATFORM)
     assert not platform & CODE_SETTINGS

@@ -4,6 +4,7 @@ tests/deploy/bicep_check.py; broken snippets are rejected, current syntax is acc
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,19 @@ LEXER_CATCHES = ["unclosed brace", "unterminated string", "unknown keyword", "un
 def test_our_own_checks_reject_these_even_without_the_grammar(name, tmp_path):
     with pytest.raises(BicepError):
         check_text(BROKEN[name], tmp_path / "broken.bicep", parsed={})
+
+
+def test_the_notification_url_carries_a_key_scoped_to_the_intake_function():
+    """Graph stores the notification URL (key included) in every subscription: the key must open
+    the intake function only, never a host key that opens /api/ops too."""
+    app = (INFRA / "modules/function-app.bicep").read_text()
+    assert "resource webhookKey 'Microsoft.Web/sites/functions/keys@" in app
+    assert re.search(r"resource notifyFunction 'Microsoft\.Web/sites/functions@[^']+' existing", app)
+    assert "name: 'graph_notifications'" in app
+    assert "/api/graph/notify?code=${listKeys(notifyFunction.id, " in app
+    for source in (app, (INFRA / "main.bicep").read_text()):
+        assert "host/default" not in source and "functionKeys" not in source and "masterKey" not in source
+    main = check_file(INFRA / "main.bicep")
+    assert "graphWebhook" in main.params
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert parameters["graphWebhook"]["value"] == "${GRAPH_WEBHOOK=false}"

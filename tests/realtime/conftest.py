@@ -1,5 +1,7 @@
 """A world with the Functions host stand-in serving gotosync's HTTP functions on 127.0.0.1, so
-that the Graph emulator can deliver change notifications to the real intake."""
+that the Graph emulator can deliver change notifications to the real intake. The configuration
+is the deployed default: the notification URL carries a key scoped to the intake function, and
+GRAPH_LIFECYCLE_URL is empty."""
 
 from __future__ import annotations
 
@@ -43,11 +45,13 @@ async def make_live(
     async def make(**world_kwargs: Any) -> Live:
         world = make_world(**world_kwargs)
         host = FunctionsHost(function_app.app)
+        # As deployed: Graph holds a key that opens the intake function only.
+        webhook_key = host.add_function_key("graph_notifications", "graph-webhook")
         await host.start(queues=False)  # tests drain the queue themselves: no background polling
         hosts.append(host)
         overrides = {
-            "graph_notification_url": host.function_url("graph/notify"),
-            "graph_lifecycle_url": host.function_url("graph/lifecycle"),
+            "graph_notification_url": host.function_url("graph/notify", webhook_key),
+            "graph_lifecycle_url": "",  # the default: lifecycle notifications come to the same URL
             "notification_queue": "n" + world.settings.table_prefix,
         }
         for key, value in world.env(**overrides).items():
