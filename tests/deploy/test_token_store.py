@@ -17,6 +17,7 @@ from shared.goto.token_store import (
     FileRefreshTokenStore,
     KeyVaultRefreshTokenStore,
     StoredRefreshTokenProvider,
+    TokenNotSaved,
     refresh_token_store,
     unresolved_reference,
 )
@@ -101,9 +102,14 @@ def test_token_provider_choice():
         goto_token_provider(Settings())
     pat = goto_token_provider(Settings(goto_client_id="c", goto_client_secret="s", goto_pat="p"))
     assert type(pat) is OAuthTokenProvider
-    # An unresolved PAT reference is not a PAT: the refresh-token path is taken.
+    # An unresolved PAT reference is named as such (not reported as a missing refresh token) ...
+    with pytest.raises(SettingsError, match=r"^GOTO_PAT is a Key Vault reference that App Service could not resolve"):
+        goto_token_provider(Settings(goto_client_id="c", goto_client_secret="s", goto_pat=UNRESOLVED))
+    # ... unless a real refresh token is given, which goes before a PAT anyway.
     assert isinstance(
-        goto_token_provider(Settings(goto_client_id="c", goto_client_secret="s", goto_pat=UNRESOLVED)),
+        goto_token_provider(
+            Settings(goto_client_id="c", goto_client_secret="s", goto_pat=UNRESOLVED, goto_refresh_token="r")
+        ),
         StoredRefreshTokenProvider,
     )
     with pytest.raises(SettingsError, match="GOTO_CLIENT_SECRET is required with GOTO_PAT"):
@@ -157,22 +163,34 @@ async def test_another_instance_rotated_the_token_meanwhile(make_goto_emulator, 
     assert client.versions["goto-refresh-token"][-1] in goto.refresh_tokens()
 
 
-async def test_a_failed_save_keeps_the_token_and_retries(make_goto_emulator, tmp_path, caplog):
+async def test_a_rotated_token_that_cannot_be_saved_is_not_used_and_its_save_is_retried(
+    make_goto_emulator, tmp_path, caplog
+):
+    """GoTo revokes the old refresh token when it rotates: an access token whose new refresh token
+    is only in memory would leave the next run with nothing but a revoked token. So a failed save
+    is an error (no access token handed out), and the next attempt saves first, then refreshes."""
     goto = make_goto_emulator(rate_limit=0, refresh_rotation="always")
     first = (await run_authorize(goto, tmp_path))[0].refresh_token
     client = FakeSecretClient(fail_writes=1)
     tokens = provider(goto, kv_store(client), seed=first)
     caplog.set_level(logging.INFO, logger="gotosync.goto.tokens")
     try:
-        await tokens.get_token()
-        assert "goto-refresh-token" not in client.versions  # the save failed ...
-        assert "could not save the rotated GoTo refresh token" in caplog.text
+        with pytest.raises(TokenNotSaved, match=r"could not be saved.*cannot reach the vault") as info:
+            await tokens.get_token()
+        assert info.value.retryable  # the transport tries again, which saves first
+        assert "goto-refresh-token" not in client.versions
+        assert tokens._token is None  # the access token that came with it was not kept
+        unsaved = tokens._unsaved
+        assert await tokens.get_token()
     finally:
-        await tokens.aclose()  # ... and is retried on close
-    assert client.versions["goto-refresh-token"] == [tokens._refresh_token]
+        await tokens.aclose()
+    versions = client.versions["goto-refresh-token"]
+    assert versions[0] == unsaved  # saved before it was spent ...
+    assert versions[-1] == tokens._refresh_token and versions[-1] in goto.refresh_tokens()  # ... then rotated again
     for record in caplog.records:
-        assert first not in record.getMessage()
-        assert tokens._refresh_token not in record.getMessage()
+        for secret in (first, *versions):
+            assert secret not in record.getMessage()
+    assert first not in str(info.value) and unsaved not in str(info.value)
 
 
 async def test_pat_grant_does_not_touch_the_store(make_goto_emulator, tmp_path):
