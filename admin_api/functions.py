@@ -23,6 +23,7 @@ import azure.functions as func
 from shared.engine.cycle import CycleNotRun
 from shared.entra.reader import GraphReadError
 from shared.goto.errors import AuthError, GoToError
+from shared.goto.token_store import CredentialStoreError
 from shared.model import Initiator
 from shared.ops import CycleRunning, InvalidInput, NotFound, OpsError
 from shared.ops.connection import AUTHORIZE_AGAIN, check_connection
@@ -31,6 +32,7 @@ from shared.ops.logs_export import LogQuery, csv_zip, log_document, parse_action
 from shared.ops.on_demand import provision_on_demand
 from shared.ops.report import dry_run_document
 from shared.ops.status import load_status
+from shared.redaction import scrub
 from shared.runtime import open_runtime, opened_store
 from shared.settings import Settings, SettingsError
 from shared.store import StoreError
@@ -49,7 +51,8 @@ def _json(doc: Any, status: int = 200) -> func.HttpResponse:
 
 
 def _error(status: int, code: str, message: str, **extra: str) -> func.HttpResponse:
-    return _json({"error": {"code": code, "message": message, **extra}}, status)
+    # Messages may quote upstream answers: scrubbed (shared.redaction) before they leave.
+    return _json({"error": {"code": code, "message": scrub(message), **extra}}, status)
 
 
 def _translated(handler: Handler) -> Handler:
@@ -70,6 +73,8 @@ def _translated(handler: Handler) -> Handler:
         except SettingsError as exc:
             log.error("configuration error: %s", exc)
             return _error(500, "Misconfigured", str(exc))
+        except CredentialStoreError as exc:
+            return _error(503, exc.code, str(exc))
         except AuthError as exc:
             return _error(502, "Unauthorized", f"GoTo refused the credentials: {exc}", fix=AUTHORIZE_AGAIN)
         except GoToError as exc:

@@ -30,6 +30,7 @@ from shared.deploy.commands import add_deploy_parsers, cmd_authorize, cmd_grant_
 from shared.engine.cycle import CycleNotRun
 from shared.entra.reader import GraphReadError
 from shared.goto.errors import AuthError, GoToError
+from shared.goto.token_store import CredentialStoreError
 from shared.mapping import ExpressionSyntaxError, MappingConfigError, MappingError, load_mapping
 from shared.model import CycleProgress, Initiator
 from shared.ops import CycleRunning, InvalidInput, NotFound, OpsError
@@ -47,6 +48,7 @@ from shared.ops.on_demand import print_on_demand, provision_on_demand
 from shared.ops.report import print_result, result_document
 from shared.ops.retention import purge_logs
 from shared.ops.status import load_status, watch
+from shared.redaction import scrub
 from shared.runtime import open_runtime, opened_store
 from shared.settings import Settings, SettingsError
 from shared.store import StoreError
@@ -485,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=False)
 
     def fail(code: int, message: str) -> int:
-        print(f"gotosync: {message}", file=sys.stderr)
+        print(f"gotosync: {scrub(message)}", file=sys.stderr)
         return code
 
     try:
@@ -503,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(4, str(exc))
     except OpsError as exc:
         return fail(2, str(exc))
+    except CredentialStoreError as exc:
+        return fail(5, str(exc))
     except AuthError as exc:
         return fail(5, f"GoTo refused the credentials: {exc}. Fix: {AUTHORIZE_AGAIN}")
     except GoToError as exc:

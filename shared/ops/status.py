@@ -17,6 +17,7 @@ from typing import Any
 
 from shared.engine.cycle import LEASE_NAME
 from shared.model import CycleProgress, JobState, utcnow
+from shared.redaction import scrub
 from shared.settings import Settings
 from shared.store import Lease, Store
 
@@ -183,7 +184,8 @@ def status_document(
             schedule_error = str(exc)
     doc: dict[str, Any] = {
         "provisioning": "on" if job.enabled else "off",
-        "quarantine": job.quarantine_reason or None,
+        # Scrubbed again on the way out: a reason stored by an older version may quote upstream text.
+        "quarantine": scrub(job.quarantine_reason) or None,
         "quarantinedSince": job.quarantined_since.isoformat() if job.quarantined_since else None,
         "currentCycle": cycle_document(job.current, running=running),
         "lastCycle": cycle_document(job.last),
