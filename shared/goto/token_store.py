@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import httpx
 
 from shared import redaction
-from shared.settings import Settings, SettingsError
+from shared.settings import Settings, SettingsError, unresolved_reference
 
 from .auth import DEFAULT_TOKEN_URL, OAuthTokenProvider
 from .errors import AuthError, Op, TransientError
@@ -42,19 +42,10 @@ CLIENT_SECRET_SECRET = "goto-client-secret"
 PAT_SECRET = "goto-pat"
 DEFAULT_TOKEN_FILE = Path("~/.gotosync/goto-refresh-token")
 
-# App Service leaves an app setting as this literal text when a Key Vault reference cannot be
-# resolved (secret missing, identity without access). It must never be sent as a credential.
-_KEY_VAULT_REFERENCE = "@microsoft.keyvault("
-
 
 REFRESH_LEASE = "goto-token-refresh"
 REFRESH_LEASE_TTL = 90.0  # seconds: the token request (30 s timeout) and the save, with room to spare
 REFRESH_LEASE_WAIT = REFRESH_LEASE_TTL + 30.0  # a holder that died is taken over once its lease expires
-
-
-def unresolved_reference(value: str) -> bool:
-    """True for an app-setting value that is a Key Vault reference App Service could not resolve."""
-    return value.strip().lower().startswith(_KEY_VAULT_REFERENCE)
 
 
 class CredentialStoreError(AuthError):
