@@ -28,6 +28,7 @@ from shared.model import Initiator
 from shared.ops import CycleRunning, InvalidInput, NotFound, OpsError
 from shared.ops.connection import AUTHORIZE_AGAIN, check_connection
 from shared.ops.control import allow_deletes, parse_scopes, restart, set_provisioning
+from shared.ops.identifiers import on_demand_target
 from shared.ops.logs_export import LogQuery, csv_zip, log_document, parse_action, parse_status, parse_time
 from shared.ops.on_demand import provision_on_demand
 from shared.ops.report import dry_run_document
@@ -125,6 +126,7 @@ async def ops_provision(req: func.HttpRequest) -> func.HttpResponse:
     """{"user": "<UPN, mail or object id>"} or {"group": "<object id or name>"}, "dryRun"?: bool."""
     data = _body(req)
     user, group, dry_run = _text(data, "user"), _text(data, "group"), _bool(data, "dryRun", False)
+    user, group = on_demand_target(user, group)  # a bad identifier is a 400 before anything opens
     async with open_runtime(Settings.from_env()) as rt:
         outcome = await provision_on_demand(rt, user=user, group=group, dry_run=dry_run)
     return _json(outcome.document())

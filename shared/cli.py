@@ -36,6 +36,7 @@ from shared.model import CycleProgress, Initiator
 from shared.ops import CycleRunning, InvalidInput, NotFound, OpsError
 from shared.ops.connection import AUTHORIZE_AGAIN, check_connection
 from shared.ops.control import allow_deletes, parse_scopes, restart, set_provisioning
+from shared.ops.identifiers import on_demand_target, user_identifier
 from shared.ops.logs_export import (
     LogQuery,
     log_document,
@@ -182,8 +183,9 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace, console: Consol
 async def cmd_provision(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     if args.user is None and args.group is None:
         raise InvalidInput("user", "give a user (UPN, mail or object id) or --group")
+    user, group = on_demand_target(args.user, args.group)  # checked before anything opens
     async with open_runtime(settings) as rt:
-        outcome = await provision_on_demand(rt, user=args.user, group=args.group, dry_run=args.dry_run)
+        outcome = await provision_on_demand(rt, user=user, group=group, dry_run=args.dry_run)
     if args.json:
         _print_json(outcome.document())
     else:
@@ -435,9 +437,10 @@ def _mapping_validate(args: argparse.Namespace, console: Console) -> int:
 async def _mapping_preview(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     from shared.engine.preview import preview_user
 
+    user = user_identifier(args.user)
     config = load_mapping(args.file) if args.file else None
     async with open_runtime(settings, mapping=config) as rt:
-        preview = await preview_user(rt, args.user)
+        preview = await preview_user(rt, user)
     doc = preview.document()
     if args.json:
         _print_json(doc)

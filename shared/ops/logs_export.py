@@ -24,6 +24,7 @@ from typing import Any
 
 from shared.model import Action, ProvisioningLogEntry, Status
 from shared.ops import InvalidInput
+from shared.ops.identifiers import cycle_identifier, log_user_filter
 from shared.redaction import scrub
 from shared.store import Store
 
@@ -98,6 +99,10 @@ class LogQuery:
     limit: int | None = None
 
     def __post_init__(self) -> None:
+        if self.user is not None:
+            log_user_filter(self.user)
+        if self.cycle_id is not None:
+            cycle_identifier(self.cycle_id)
         if self.since and self.until and self.since > self.until:
             raise InvalidInput("until", "is before since")
         if self.limit is not None and self.limit < 1:
