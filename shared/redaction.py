@@ -64,11 +64,16 @@ _KEYED = re.compile(rf"(?i)([\"']?)(?<![A-Za-z0-9_.-])({_KEY_NAMES})\1(\s*[:=]\s
 _HEADER = re.compile(r"(?im)^(\s*(?:authorization|proxy-authorization|cookie|set-cookie|x-functions-key)\s*:\s*).+$")
 # An HTTP authentication value: scrubbed unless it is a short lowercase word ("Basic client ...").
 _AUTH = re.compile(r"(?i)\b(Basic|Bearer|Digest|Negotiate)(\s+|%20|\+)(?!(?-i:[a-z]{1,15})\b)[A-Za-z0-9._~+/%-]+=*")
+_AUTH_WORDS = ("basic", "bearer", "digest", "negotiate")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _SPACE = re.compile(r"\s+")
 
 _lock = threading.Lock()
 _known: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+# Every registered spelling by its first MIN_SECRET_LENGTH characters (longest spelling first),
+# rebuilt on change: a scrub looks each position of the text up once, however many secrets the
+# process has seen (exports scrub every entry).
+_index: dict[str, list[str]] | None = None
 
 
 def variants(secret: str) -> tuple[str, ...]:
@@ -89,6 +94,7 @@ def variants(secret: str) -> tuple[str, ...]:
 
 def register(*secrets: str | None) -> None:
     """Remembers secrets this process holds, so that every later :func:`scrub` removes them."""
+    global _index
     with _lock:
         for secret in secrets:
             if not secret or len(secret) < MIN_SECRET_LENGTH:
@@ -97,36 +103,74 @@ def register(*secrets: str | None) -> None:
                 _known.move_to_end(secret)
                 continue
             _known[secret] = variants(secret)
+            _index = None
             while len(_known) > MAX_REGISTERED:
                 _known.popitem(last=False)
 
 
 def forget_all() -> None:
     """Tests: starts again with no registered secret."""
+    global _index
     with _lock:
         _known.clear()
+        _index = None
 
 
-def _registered() -> list[tuple[str, ...]]:
+def _build_index(spellings: Iterable[str]) -> dict[str, list[str]]:
+    index: dict[str, list[str]] = {}
+    for value in sorted(set(spellings), key=len, reverse=True):  # longest first: no half-replaced secret
+        index.setdefault(value[:MIN_SECRET_LENGTH], []).append(value)
+    return index
+
+
+def _registered_index() -> dict[str, list[str]]:
+    global _index
     with _lock:
-        return list(_known.values())
+        if _index is None:
+            _index = _build_index(v for group in _known.values() for v in group)
+        return _index
+
+
+def _mask_spellings(text: str, index: dict[str, list[str]]) -> str:
+    """Every occurrence of an indexed spelling replaced by MASK, longest spelling first."""
+    if not index or len(text) < MIN_SECRET_LENGTH:
+        return text
+    windows = {text[i : i + MIN_SECRET_LENGTH] for i in range(len(text) - MIN_SECRET_LENGTH + 1)}
+    candidates = [v for prefix in windows if prefix in index for v in index[prefix]]
+    for value in sorted(candidates, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text
 
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     """``text`` without any registered or given secret and without any credential-shaped value."""
     if not text:
         return text
-    spelled = [v for s in secrets if s and len(s) >= MIN_SECRET_LENGTH for v in variants(s)]
-    for group in _registered():
-        spelled.extend(group)
-    for value in sorted(set(spelled), key=len, reverse=True):
-        if value in text:
-            text = text.replace(value, MASK)
-    text = _HEADER.sub(lambda m: m.group(1) + MASK, text)
-    text = _AUTH.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
-    text = _JWT.sub(MASK, text)
-    text = _KEYED.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}{m.group(4)}{MASK}{m.group(4)}", text)
-    return _FORM.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    given = _build_index(v for s in secrets if s and len(s) >= MIN_SECRET_LENGTH for v in variants(s))
+    text = _mask_spellings(_mask_spellings(text, given), _registered_index())
+    return _mask_shapes(text)
+
+
+def _keyed_mask(m: re.Match[str]) -> str:
+    quote_key, name, sep, quote_value = m.group(1), m.group(2), m.group(3), m.group(4)
+    return f"{quote_key}{name}{quote_key}{sep}{quote_value}{MASK}{quote_value}"
+
+
+def _mask_shapes(text: str) -> str:
+    """The credential-shaped values; each pattern runs only when its marker is in the text."""
+    folded = text.casefold()
+    if ":" in text:
+        text = _HEADER.sub(lambda m: m.group(1) + MASK, text)
+    if any(word in folded for word in _AUTH_WORDS):
+        text = _AUTH.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+    if "eyJ" in text:
+        text = _JWT.sub(MASK, text)
+    has_name = any(name in folded for name in _PARAMS)
+    if has_name and (":" in text or "=" in text):
+        text = _KEYED.sub(_keyed_mask, text)
+    if has_name and ("=" in text or "%3d" in folded):
+        text = _FORM.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    return text
 
 
 def summary(text: str, secrets: Iterable[str | None] = (), limit: int = SUMMARY_CHARS) -> str:

@@ -313,9 +313,7 @@ class StoredRefreshTokenProvider(OAuthTokenProvider):
     async def _load_store(self) -> str | None:
         try:
             stored = await self.store.load()
-        except CredentialStoreError:
-            raise
-        except OSError as exc:
+        except OSError as exc:  # the local file (Key Vault failures already are CredentialStoreErrors)
             raise CredentialStoreError(
                 f"cannot read {self.store.description}: {exc.strerror or type(exc).__name__}"
             ) from None

@@ -42,6 +42,7 @@ def run_child(
         "APPLICATIONINSIGHTS_CONNECTION_STRING": connection_string,
         "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",  # no statsbeat to Microsoft's endpoint
         "OTEL_METRIC_EXPORT_INTERVAL": "600000",  # metrics leave once, at exit
+        "OTEL_TRACES_SAMPLER": "always_on",  # the default rate-limited sampler may drop the one span
         "TMPDIR": str(tmp_path),  # the exporter's retry files
     }
     return subprocess.run(
