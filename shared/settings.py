@@ -207,8 +207,16 @@ def _check_urls(values: dict[str, Any]) -> None:
             continue
         problem = url_problem(value)
         if problem:
-            raise SettingsError(f"{SETTINGS[name].env}: {problem}, got {value!r}")
+            raise SettingsError(f"{SETTINGS[name].env}: {problem}, got {_shown_url(value)!r}")
         values[name] = value.rstrip("/")
+
+
+def _shown_url(url: str) -> str:
+    """A refused URL as an error message may show it: no user:password, no key in its query."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        rest = "***@" + rest.split("@", 1)[1]
+    return redaction.scrub(scheme + sep + rest)
 
 
 def _table_prefix(raw: str) -> str:

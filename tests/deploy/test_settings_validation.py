@@ -141,3 +141,16 @@ def test_a_schedule_the_host_would_refuse_fails_at_start_up_naming_the_setting(n
 def test_an_unresolved_key_vault_reference_is_named_as_such(env):
     with pytest.raises(SettingsError, match=f"^{env} is a Key Vault reference that App Service could not resolve"):
         Settings.from_env({env: "@Microsoft.KeyVault(VaultName=kv-x;SecretName=s)"})
+
+
+REFUSED_WITH_SECRETS = [
+    ("GRAPH_NOTIFICATION_URL", "http://x.example/api/graph/notify?code=Fk3yS3cr3tV4lue", "Fk3yS3cr3tV4lue"),
+    ("GOTO_TOKEN_URL", "https://admin:Pa55w0rd-x@auth.example/oauth/token", "Pa55w0rd-x"),
+]
+
+
+@pytest.mark.parametrize(("env", "url", "secret"), REFUSED_WITH_SECRETS)
+def test_a_refused_url_is_shown_without_its_key_or_password(env, url, secret):
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({env: url})
+    assert env in str(info.value) and secret not in str(info.value)
