@@ -114,6 +114,8 @@ async def check_goto(settings: Settings) -> Check:
             fix = "GOTO_ACCESS_TOKEN (local runs only) is not accepted: set a fresh one, or remove it and " + fix
         return Check(name, False, _goto_auth_detail(exc, settings), fix, "Unauthorized")
     except TransientError as exc:
+        if exc.code in _NOT_GOTO:  # the refresh lease or the token store, not GoTo, failed
+            return Check(name, False, str(exc), _NOT_GOTO[exc.code], exc.code)
         if exc.status is None:
             where = settings.goto_token_url if _from_token_endpoint(exc) else settings.goto_scim_url
             return Check(
@@ -152,6 +154,13 @@ async def check_goto(settings: Settings) -> Check:
     if refreshed:
         detail += " (after getting a new access token: the first one was refused)"
     return Check(name, True, detail)
+
+
+_NOT_GOTO = {
+    "StorageUnavailable": "the GoTo token refresh takes a lease in gotosync's storage: fix the storage check first",
+    "TokenNotSaved": "check KEY_VAULT_URL and the identity's 'Key Vault Secrets Officer' role (or the token file), "
+    "then test again: the new refresh token is saved before anything else",
+}
 
 
 def _from_token_endpoint(exc: GoToError) -> bool:

@@ -15,6 +15,7 @@ import pytest
 
 from emulators.goto import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from shared.goto.token_store import REFRESH_LEASE, FileRefreshTokenStore, StoredRefreshTokenProvider
+from shared.ops.connection import check_connection
 from shared.runtime import OwnLeases
 from shared.settings import Settings
 from shared.store import Store
@@ -150,3 +151,21 @@ async def test_storage_unreachable_is_one_clear_error_and_no_refresh(make_goto_e
         await tokens.aclose()
     assert info.value.__cause__ is None and info.value.__suppress_context__
     assert goto.counters.total("POST", "/oauth/token") == 0
+
+
+async def test_test_connection_says_the_refresh_lease_not_goto_failed(make_world, tmp_path):
+    world = make_world(users=2, assign=1)
+    _, store, _ = await run_authorize(world.goto, tmp_path)
+    conn = world.settings.storage_connection_string
+    endpoint = next(p for p in conn.split(";") if p.startswith("TableEndpoint="))
+    broken = conn.replace(endpoint, "TableEndpoint=http://127.0.0.1:9/devstoreaccount1")
+    settings = world.settings.with_overrides(
+        goto_access_token="",
+        goto_client_id=DEFAULT_CLIENT_ID,
+        goto_client_secret=DEFAULT_CLIENT_SECRET,
+        goto_refresh_token_file=str(store.path),
+        storage_connection_string=broken,
+    )
+    goto = (await check_connection(settings)).checks[0]
+    assert goto.code == "StorageUnavailable" and "token-refresh lease" in goto.detail
+    assert "cannot reach GoTo" not in goto.detail and "storage" in goto.fix
