@@ -23,14 +23,17 @@ import azure.functions as func
 from shared.engine.cycle import CycleNotRun, PlanRefused
 from shared.entra.reader import GraphReadError
 from shared.goto.errors import AuthError, GoToError
+from shared.goto.token_store import CredentialStoreError
 from shared.model import Initiator
 from shared.ops import CycleRunning, InvalidInput, NotFound, OpsError
 from shared.ops.connection import AUTHORIZE_AGAIN, check_connection
 from shared.ops.control import allow_deletes, parse_scopes, restart, set_provisioning
+from shared.ops.identifiers import on_demand_target
 from shared.ops.logs_export import LogQuery, csv_zip, log_document, parse_action, parse_status, parse_time
 from shared.ops.on_demand import provision_on_demand
 from shared.ops.report import dry_run_document
 from shared.ops.status import load_status
+from shared.redaction import scrub
 from shared.runtime import open_runtime, opened_store
 from shared.settings import Settings, SettingsError
 from shared.store import StoreError
@@ -50,7 +53,8 @@ def _json(doc: Any, status: int = 200) -> func.HttpResponse:
 
 
 def _error(status: int, code: str, message: str, **extra: str) -> func.HttpResponse:
-    return _json({"error": {"code": code, "message": message, **extra}}, status)
+    # Messages may quote upstream answers: scrubbed (shared.redaction) before they leave.
+    return _json({"error": {"code": code, "message": scrub(message), **extra}}, status)
 
 
 def _translated(handler: Handler) -> Handler:
@@ -75,6 +79,8 @@ def _translated(handler: Handler) -> Handler:
         except SettingsError as exc:
             log.error("configuration error: %s", exc)
             return _error(500, "Misconfigured", str(exc))
+        except CredentialStoreError as exc:
+            return _error(503, exc.code, str(exc))
         except AuthError as exc:
             return _error(502, "Unauthorized", f"GoTo refused the credentials: {exc}", fix=AUTHORIZE_AGAIN)
         except GoToError as exc:
@@ -125,6 +131,7 @@ async def ops_provision(req: func.HttpRequest) -> func.HttpResponse:
     """{"user": "<UPN, mail or object id>"} or {"group": "<object id or name>"}, "dryRun"?: bool."""
     data = _body(req)
     user, group, dry_run = _text(data, "user"), _text(data, "group"), _bool(data, "dryRun", False)
+    user, group = on_demand_target(user, group)  # a bad identifier is a 400 before anything opens
     async with open_runtime(Settings.from_env()) as rt:
         outcome = await provision_on_demand(rt, user=user, group=group, dry_run=dry_run)
     return _json(outcome.document())

@@ -30,11 +30,13 @@ from shared.deploy.commands import add_deploy_parsers, cmd_authorize, cmd_grant_
 from shared.engine.cycle import CycleNotRun, PlanRefused
 from shared.entra.reader import GraphReadError
 from shared.goto.errors import AuthError, GoToError
+from shared.goto.token_store import CredentialStoreError
 from shared.mapping import ExpressionSyntaxError, MappingConfigError, MappingError, load_mapping
 from shared.model import CycleProgress, Initiator
 from shared.ops import CycleRunning, InvalidInput, NotFound, OpsError
 from shared.ops.connection import AUTHORIZE_AGAIN, check_connection
 from shared.ops.control import allow_deletes, parse_scopes, restart, set_provisioning
+from shared.ops.identifiers import on_demand_target, user_identifier
 from shared.ops.logs_export import (
     LogQuery,
     log_document,
@@ -47,6 +49,7 @@ from shared.ops.on_demand import print_on_demand, provision_on_demand
 from shared.ops.report import print_result, result_document
 from shared.ops.retention import purge_logs
 from shared.ops.status import load_status, watch
+from shared.redaction import scrub
 from shared.runtime import open_runtime, opened_store
 from shared.settings import Settings, SettingsError
 from shared.store import StoreError
@@ -181,8 +184,9 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace, console: Consol
 async def cmd_provision(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     if args.user is None and args.group is None:
         raise InvalidInput("user", "give a user (UPN, mail or object id) or --group")
+    user, group = on_demand_target(args.user, args.group)  # checked before anything opens
     async with open_runtime(settings) as rt:
-        outcome = await provision_on_demand(rt, user=args.user, group=args.group, dry_run=args.dry_run)
+        outcome = await provision_on_demand(rt, user=user, group=group, dry_run=args.dry_run)
     if args.json:
         _print_json(outcome.document())
     else:
@@ -434,9 +438,10 @@ def _mapping_validate(args: argparse.Namespace, console: Console) -> int:
 async def _mapping_preview(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     from shared.engine.preview import preview_user
 
+    user = user_identifier(args.user)
     config = load_mapping(args.file) if args.file else None
     async with open_runtime(settings, mapping=config) as rt:
-        preview = await preview_user(rt, args.user)
+        preview = await preview_user(rt, user)
     doc = preview.document()
     if args.json:
         _print_json(doc)
@@ -486,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=False)
 
     def fail(code: int, message: str) -> int:
-        print(f"gotosync: {message}", file=sys.stderr)
+        print(f"gotosync: {scrub(message)}", file=sys.stderr)
         return code
 
     try:
@@ -508,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(4, str(exc))
     except OpsError as exc:
         return fail(2, str(exc))
+    except CredentialStoreError as exc:
+        return fail(5, str(exc))
     except AuthError as exc:
         return fail(5, f"GoTo refused the credentials: {exc}. Fix: {AUTHORIZE_AGAIN}")
     except GoToError as exc:

@@ -19,7 +19,7 @@ from shared.goto.auth import OAuthTokenProvider, StaticTokenProvider, TokenProvi
 from shared.goto.scim import GoToScimClient
 from shared.mapping import MappingConfig, MappingConfigError, load_mapping
 from shared.settings import Settings, SettingsError
-from shared.store import Store
+from shared.store import LeaseRepository, Store
 
 
 @dataclass
@@ -32,11 +32,14 @@ class Runtime:
     admin: GoToAdminClient | None = None  # the Admin API (licenses); None when not opened
 
 
-def goto_token_provider(settings: Settings) -> TokenProvider:
+def goto_token_provider(settings: Settings, store: Store | None = None) -> TokenProvider:
     """GOTO_ACCESS_TOKEN (a fixed bearer token); GOTO_PAT when no refresh token is set; else the refresh-token
     grant with the token kept in Key Vault (KEY_VAULT_URL) or the local file, where every rotated
-    token is saved and from where it is loaded when GOTO_REFRESH_TOKEN is empty."""
+    token is saved and from where it is loaded when GOTO_REFRESH_TOKEN is empty. Its refreshes
+    take the lease in `store` (an open store), else in a store of their own opened on first
+    refresh (none without storage settings)."""
     from shared.goto.token_store import (
+        FixedLeases,
         StoredRefreshTokenProvider,
         client_secret_from,
         refresh_token_store,
@@ -56,7 +59,15 @@ def goto_token_provider(settings: Settings) -> TokenProvider:
             "(or set GOTO_REFRESH_TOKEN or GOTO_PAT; or GOTO_ACCESS_TOKEN, the bearer token of a SCIM 2.0 app)"
         )
     secret = client_secret_from(settings)
-    refresh_token = "" if unresolved_reference(settings.goto_refresh_token) else settings.goto_refresh_token
+    refresh_unresolved = unresolved_reference(settings.goto_refresh_token)
+    refresh_token = "" if refresh_unresolved else settings.goto_refresh_token
+    if unresolved_reference(settings.goto_pat) and not refresh_token:
+        raise SettingsError(
+            "GOTO_PAT is a Key Vault reference that App Service could not resolve (the secret 'goto-pat' is "
+            "missing, or the app's identity may not read it): create the secret, check the identity's "
+            "'Key Vault Secrets User' (or Officer) role on the vault, and restart the app; or empty GOTO_PAT "
+            "to use the refresh token (`gotosync authorize`)"
+        )
     pat = "" if unresolved_reference(settings.goto_pat) else settings.goto_pat
     if pat and not refresh_token:
         if not secret:
@@ -67,19 +78,52 @@ def goto_token_provider(settings: Settings) -> TokenProvider:
         secret,
         refresh_token_store(settings),
         seed=refresh_token,
+        seed_unresolved=refresh_unresolved,
+        leases=FixedLeases(store.lease) if store is not None else OwnLeases(settings),
         token_url=settings.goto_token_url,
     )
 
 
-async def open_store(settings: Settings) -> Store:
+class OwnLeases:
+    """The token-refresh lease for a token provider made without an open store (test
+    connection): a store of its own, opened on the first refresh and closed with the provider.
+    Without storage settings there is no lease table (a local run): None."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._store: Store | None = None
+
+    async def repository(self) -> LeaseRepository | None:
+        if self._store is None:
+            s = self._settings
+            if not (s.storage_connection_string or s.storage_table_endpoint):
+                return None
+            self._store = await open_store(s)
+        return self._store.lease
+
+    async def aclose(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+
+def new_store(settings: Settings) -> Store:
+    """The store the settings name, not opened yet."""
     if settings.storage_connection_string:
-        store = Store.from_connection_string(settings.storage_connection_string, prefix=settings.table_prefix)
-    elif settings.storage_table_endpoint:
+        return Store.from_connection_string(settings.storage_connection_string, prefix=settings.table_prefix)
+    if settings.storage_table_endpoint:
         # No credential given: the store makes (and closes) a DefaultAzureCredential.
-        store = Store.from_endpoint(settings.storage_table_endpoint, prefix=settings.table_prefix)
-    else:
-        raise SettingsError("GOTOSYNC_STORAGE (or AzureWebJobsStorage, or GOTOSYNC_TABLE_ENDPOINT) is required")
-    await store.open()
+        return Store.from_endpoint(settings.storage_table_endpoint, prefix=settings.table_prefix)
+    raise SettingsError("GOTOSYNC_STORAGE (or AzureWebJobsStorage, or GOTOSYNC_TABLE_ENDPOINT) is required")
+
+
+async def open_store(settings: Settings) -> Store:
+    store = new_store(settings)
+    try:
+        await store.open()
+    except BaseException:
+        await store.close()
+        raise
     return store
 
 
@@ -104,7 +148,7 @@ async def open_runtime(settings: Settings, mapping: MappingConfig | None = None)
         raise SettingsError(f"MAPPING_FILE: {exc}") from exc
     store = await open_store(settings)
     graph, credential = make_graph_client(settings.graph_base_url, settings.graph_static_token)
-    tokens = goto_token_provider(settings)
+    tokens = goto_token_provider(settings, store)
     scim = GoToScimClient(
         settings.goto_scim_url,
         tokens,

@@ -6,11 +6,17 @@ raises SettingsError naming the setting and what is wrong with it.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
+
+from shared import redaction
+from shared.schedule import check_schedule
 
 
 class SettingsError(ValueError):
@@ -150,6 +156,140 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+# Settings whose value is (or holds) a secret: registered with shared.redaction when read, so that
+# no echo of one survives in an error, a log or an admin's screen.
+SECRET_SETTINGS = (
+    "goto_client_secret",
+    "goto_refresh_token",
+    "goto_pat",
+    "goto_access_token",
+    "graph_static_token",
+    "storage_connection_string",
+    "appinsights_connection_string",
+)
+# Secret settings gotosync resolves itself when App Service could not (shared/goto/token_store.py
+# reads Key Vault directly, or names the setting): every other unresolved reference is an error.
+SELF_RESOLVED = ("goto_client_secret", "goto_refresh_token", "goto_pat")
+# URL settings that carry a credential (a bearer token, HTTP Basic, a function key): https only,
+# plain http only to this machine (the emulators).
+CREDENTIAL_URLS = (
+    "graph_base_url",
+    "goto_scim_url",
+    "goto_admin_url",
+    "goto_token_url",
+    "graph_notification_url",
+    "graph_lifecycle_url",
+    "key_vault_url",
+    "storage_table_endpoint",
+)
+SCHEDULES = ("sync_schedule", "assignment_watch_schedule", "subscription_keeper_schedule", "retention_schedule")
+MAX_TABLE_NAME = 63
+_TABLE_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_CONNECTION_SECRET = re.compile(r"(?i)(?:AccountKey|SharedAccessSignature)=([^;]+)")
+
+# App Service leaves an app setting as this literal text when a Key Vault reference cannot be
+# resolved (secret missing, identity without access). It must never be used as a value.
+_KEY_VAULT_REFERENCE = "@microsoft.keyvault("
+
+
+def unresolved_reference(value: str) -> bool:
+    """True for an app-setting value that is a Key Vault reference App Service could not resolve."""
+    return value.strip().lower().startswith(_KEY_VAULT_REFERENCE)
+
+
+def url_problem(url: str) -> str:
+    """Why ``url`` may not carry credentials ("" when it may): it must be https, or plain http to
+    a loopback address (127.0.0.0/8, ::1) or the host ``localhost`` exactly; never with
+    user:password@ (which makes ``http://127.0.0.1@203.0.113.9/`` a remote host)."""
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return "must not contain spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        _ = parts.port  # raises ValueError for a port that is not a number
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme not in ("https", "http") or not host:
+        return "must be an https:// URL"
+    if "@" in parts.netloc:
+        return "must not carry user:password@ before the host"
+    if parts.scheme == "http" and not _loopback(host):
+        return "must be an https:// URL (plain http only to 127.0.0.1, ::1 or localhost, for the emulators)"
+    return ""
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_urls(values: dict[str, Any]) -> None:
+    for name in CREDENTIAL_URLS:
+        value = values[name].strip()
+        if not value:
+            continue
+        problem = url_problem(value)
+        if problem:
+            raise SettingsError(f"{SETTINGS[name].env}: {problem}, got {_shown_url(value)!r}")
+        values[name] = value.rstrip("/")
+
+
+def _shown_url(url: str) -> str:
+    """A refused URL as an error message may show it: no user:password, no key in its query."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        rest = "***@" + rest.split("@", 1)[1]
+    return redaction.scrub(scheme + sep + rest)
+
+
+def _table_prefix(raw: str) -> str:
+    """Azure table names: letters and digits, starting with a letter, at most 63 characters; the
+    prefix goes in front of every table name, so the longest must still fit."""
+    from shared.store.tables import TABLES
+
+    prefix = raw.strip()
+    room = MAX_TABLE_NAME - max(len(t) for t in TABLES)
+    if not _TABLE_PREFIX.fullmatch(prefix):
+        raise SettingsError(
+            f"GOTOSYNC_TABLE_PREFIX: must be letters and digits starting with a letter (Azure table names), got {raw!r}"
+        )
+    if len(prefix) > room:
+        raise SettingsError(
+            f"GOTOSYNC_TABLE_PREFIX: at most {room} characters (the longest table name it starts, "
+            f"{prefix}{max(TABLES, key=len)}, must fit in {MAX_TABLE_NAME}), got {len(prefix)}"
+        )
+    return prefix
+
+
+def _check_schedules(values: dict[str, Any]) -> None:
+    for name in SCHEDULES:
+        try:
+            values[name] = check_schedule(values[name].strip())
+        except ValueError as exc:
+            raise SettingsError(f"{SETTINGS[name].env}: {exc}") from None
+
+
+def _check_references(raw: dict[str, str]) -> None:
+    for name, value in raw.items():
+        if name not in SELF_RESOLVED and unresolved_reference(value):
+            raise SettingsError(
+                f"{SETTINGS[name].env} is a Key Vault reference that App Service could not resolve (the secret is "
+                "missing, or the app's identity may not read it): create the secret, check the identity's role on "
+                "the vault, and restart the app"
+            )
+
+
+def _register_secrets(values: dict[str, Any]) -> None:
+    for name in SECRET_SETTINGS:
+        value = values[name]
+        redaction.register(value)
+        redaction.register(*_CONNECTION_SECRET.findall(value))
+
+
 def _bool(name: str, raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -281,7 +421,10 @@ class Settings:
         raw = {name: source.get(s.env, s.default) for name, s in SETTINGS.items()}
         if not raw["storage_connection_string"]:
             raw["storage_connection_string"] = source.get("AzureWebJobsStorage", "")
+        _check_references(raw)
         values: dict[str, Any] = dict(raw)
+        _register_secrets(values)
+        values["table_prefix"] = _table_prefix(raw["table_prefix"])
         values["goto_rate_limit"] = _float("goto_rate_limit", raw["goto_rate_limit"])
         values["goto_max_concurrency"] = _int("goto_max_concurrency", raw["goto_max_concurrency"], 1)
         values["goto_patch_style"] = _choice(
@@ -306,15 +449,12 @@ class Settings:
         values["log_retention_days"] = _int("log_retention_days", raw["log_retention_days"], 1)
         values["role_licenses"] = _role_licenses(raw["role_licenses"])
         values["scim_profile"] = _scim_profile(raw["scim_profile"], values)
-        if values["graph_notification_url"] and not values["graph_notification_url"].startswith(
-            ("https://", "http://127.0.0.1", "http://localhost")
-        ):
-            raise SettingsError("GRAPH_NOTIFICATION_URL: Graph delivers only to https:// URLs")
         values["verified_domains"] = tuple(d.strip().lower() for d in raw["verified_domains"].split(",") if d.strip())
         for name in ("graph_base_url", "goto_scim_url", "goto_admin_url", "goto_token_url"):
-            if not values[name].startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            if not values[name].strip():
                 raise SettingsError(f"{SETTINGS[name].env}: must be an https:// URL, got {values[name]!r}")
-            values[name] = values[name].rstrip("/")
+        _check_urls(values)
+        _check_schedules(values)
         return cls(**{f.name: values[f.name] for f in fields(cls)})
 
     def require(self, *names: str) -> None:

@@ -5,16 +5,25 @@ The engine calls the small API below (``record_action``, ``record_cycle``, ...).
 connection string every call is a no-op and the distro is never imported, so tests, local runs
 and cold starts do not pay for it. Nothing recorded here carries a user, a token or a secret:
 attributes are action/status/kind names only.
+
+Log records are not exported from here: the Functions host already forwards the worker's log
+records to Application Insights, and a second copy would double every line. The pinned distro
+ignores its ``disable_logging`` argument (it reads OTEL_LOGS_EXPORTER instead, overwriting the
+argument), so :func:`configure` sets OTEL_LOGS_EXPORTER=none for the call. Call traces keep
+their URL's path but not its query values (SCIM filters carry user names, Graph links carry
+delta tokens) nor a user:password part.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 log = logging.getLogger("gotosync.telemetry")
 
@@ -112,6 +121,58 @@ class OpenTelemetryMetrics:
         self._throttled.add(1)
 
 
+# Span attributes that hold a URL (old and new HTTP semantic conventions).
+URL_ATTRIBUTES = ("url.full", "http.url", "http.target", "url.query")
+MASK = "***"
+
+
+def scrub_query(query: str) -> str:
+    """``a=1&b=2`` -> ``a=***&b=***``: the names stay (they say what was asked), the values go."""
+    return "&".join(f"{quote(k, safe='$')}={MASK}" for k, _ in parse_qsl(query, keep_blank_values=True))
+
+
+def scrub_url(value: str) -> str:
+    """A URL, or a path with a query, without query values and without user:password@."""
+    parts = urlsplit(value)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, scrub_query(parts.query), ""))
+
+
+def scrub_span_urls(span: Any) -> None:
+    """Rewrites the URL attributes of a span that has just started (HTTP client instrumentations
+    set them at the start), before any exporter sees it."""
+    attributes = getattr(span, "attributes", None) or {}
+    for key in URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str) and value:
+            span.set_attribute(key, scrub_query(value) if key == "url.query" else scrub_url(value))
+
+
+def scrubbing_span_processor() -> Any:
+    """An OpenTelemetry SpanProcessor running :func:`scrub_span_urls` on every span's start."""
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class ScrubbingSpanProcessor(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            scrub_span_urls(span)
+
+    return ScrubbingSpanProcessor()
+
+
+@contextmanager
+def _logs_not_exported() -> Iterator[None]:
+    """OTEL_LOGS_EXPORTER=none while the distro reads it, as it was afterwards."""
+    before = os.environ.get("OTEL_LOGS_EXPORTER")
+    os.environ["OTEL_LOGS_EXPORTER"] = "none"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("OTEL_LOGS_EXPORTER", None)
+        else:
+            os.environ["OTEL_LOGS_EXPORTER"] = before
+
+
 _lock = threading.Lock()
 _metrics: Metrics = NoopMetrics()
 _configured = False
@@ -124,6 +185,12 @@ def configure(connection_string: str) -> Metrics:
     Application Insights; exporting them here too would store every line twice.
     """
     global _metrics, _configured
+    if connection_string.strip().lower().startswith("@microsoft.keyvault("):
+        log.warning(
+            "telemetry: APPLICATIONINSIGHTS_CONNECTION_STRING is a Key Vault reference App Service could not "
+            "resolve; telemetry is off"
+        )
+        return _metrics
     if not connection_string:
         return _metrics
     with _lock:
@@ -137,9 +204,12 @@ def configure(connection_string: str) -> Metrics:
         try:
             # With APPLICATIONINSIGHTS_AUTHENTICATION_STRING (local auth disabled on the resource)
             # the exporter signs in with the managed identity named there.
-            configure_azure_monitor(
-                connection_string=connection_string, disable_logging=True, enable_live_metrics=False
-            )
+            with _logs_not_exported():
+                configure_azure_monitor(
+                    connection_string=connection_string,
+                    enable_live_metrics=False,
+                    span_processors=[scrubbing_span_processor()],
+                )
         except Exception as exc:  # telemetry must never stop the app
             log.warning("telemetry: Azure Monitor could not be configured: %s", type(exc).__name__)
             return _metrics

@@ -24,6 +24,7 @@ from msgraph import GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
 from shared.model import DEFAULT_ACCESS_ROLE_ID, Assignment, UserRead, UserState, utcnow
+from shared.redaction import scrub
 
 PAGE_SIZE = 999  # Graph's maximum page size for users, groups, members and assignments
 
@@ -36,7 +37,8 @@ class GraphReadError(Exception):
     """A Graph read failed; the message names the call and Graph's error code."""
 
     def __init__(self, what: str, status: int | None, code: str, message: str) -> None:
-        super().__init__(f"Graph {what} failed: {status} {code}: {message}")
+        # Graph's message is upstream text: scrubbed like every other (shared.redaction).
+        super().__init__(scrub(f"Graph {what} failed: {status} {code}: {message}"))
         self.what = what
         self.status = status
         self.code = code

@@ -12,6 +12,9 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
+from shared import redaction
+from shared.redaction import summary
+
 from .errors import AuthError, GoToError, Op, RateLimited, TransientError, parse_error_body, parse_retry_after, redact
 
 DEFAULT_TOKEN_URL = "https://authentication.logmeininc.com/oauth/token"
@@ -27,6 +30,7 @@ class StaticTokenProvider:
 
     def __init__(self, token: str) -> None:
         self._token = token
+        redaction.register(token)
 
     async def get_token(self, force_refresh: bool = False) -> str:
         return self._token
@@ -57,7 +61,8 @@ class OAuthTokenProvider:
         if bool(refresh_token) == bool(pat):
             raise ValueError("give exactly one of refresh_token or pat")
         self._auth = httpx.BasicAuth(client_id, client_secret)
-        self._secrets = [client_secret]
+        self._secrets = [client_secret, f"{client_id}:{client_secret}"]
+        redaction.register(*self._secrets, refresh_token, pat)
         self._refresh_token = refresh_token
         self._pat = pat
         self._token_url = token_url
@@ -84,60 +89,83 @@ class OAuthTokenProvider:
             await self._fetch()
             return self._token  # type: ignore[return-value]
 
+    def _known_secrets(self) -> list[str]:
+        return [*self._secrets, self._pat or "", self._refresh_token or ""]
+
     async def _fetch(self) -> None:
         if self._pat:
             form = {"grant_type": "personal_access_token", "pat": self._pat}
         else:
             form = {"grant_type": "refresh_token", "refresh_token": self._refresh_token or ""}
-        secrets = [*self._secrets, self._pat or "", self._refresh_token or ""]
         op = Op("get access token", form["grant_type"])
         try:
             response = await self._http.post(self._token_url, data=form, auth=self._auth)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"get access token failed: Timeout: {exc}", code="Timeout", op=op) from None
+        except httpx.TimeoutException:
+            raise TransientError("get access token failed: Timeout", code="Timeout", op=op) from None
         except httpx.TransportError as exc:
             cause = type(exc).__name__
             raise TransientError(f"get access token failed: {cause}", code="InternalError", op=op) from None
-        text = redact(response.text, secrets)
         if response.status_code != 200:
-            parsed = parse_error_body(text, response.headers)
-            cls: type[GoToError] = AuthError
-            if response.status_code == 429:
-                cls = RateLimited  # the token endpoint is rate-limited like every GoTo API
-            elif response.status_code >= 500:
-                cls = TransientError
-            hint = (
-                " (the stored refresh token is no longer valid: authorize GoTo again)"
-                if (parsed.goto_code == "invalid_grant" and not self._pat)
-                else ""
-            )
-            raise cls(
-                f"get access token ({form['grant_type']}) failed: HTTP {response.status_code} "
-                f"{parsed.goto_code or ''}: {parsed.detail or 'no error body'}{hint}",
-                status=response.status_code,
-                op=op,
-                detail=parsed.detail,
-                body=parsed.raw,
-                goto_code=parsed.goto_code,
-                retry_after=parse_retry_after(response.headers.get("retry-after"), time.time()),
-            )
+            raise self._refused(response, op, form["grant_type"])
         try:
             data = response.json()
             token = data["access_token"]
         except (ValueError, KeyError, TypeError):
             raise AuthError("get access token failed: the token response has no access_token", op=op) from None
-        expires_in = float(data.get("expires_in") or 3600)
+        if not isinstance(token, str) or not token:
+            raise AuthError("get access token failed: the token response has no access_token", op=op)
+        redaction.register(token)
+        rotated = data.get("refresh_token")
+        if isinstance(rotated, str) and rotated and not self._pat and rotated != self._refresh_token:
+            redaction.register(rotated)
+            self._refresh_token = rotated
+            if self._save is not None:
+                # Saved before the access token is taken: a token whose rotated refresh token is
+                # not stored must not be used (the next run would find only the revoked one).
+                await self._save(rotated)
         self._token = token
-        self._expires_at = self._clock() + expires_in
+        self._expires_at = self._clock() + _seconds(data.get("expires_in"))
         self._generation += 1
         self.principal = data.get("principal")
         self.scope = data.get("scope")
-        rotated = data.get("refresh_token")
-        if rotated and not self._pat and rotated != self._refresh_token:
-            self._refresh_token = rotated
-            if self._save is not None:
-                await self._save(rotated)
+
+    def _refused(self, response: httpx.Response, op: Op, grant: str) -> GoToError:
+        """The token endpoint's refusal: GoTo's error code and a scrubbed one-line summary; never
+        the body as it came (a wrong GOTO_TOKEN_URL or a proxy may echo the whole request)."""
+        secrets = self._known_secrets()
+        # Scrubbed before it is parsed (and cut): a secret must not survive in halves.
+        parsed = parse_error_body(redact(response.text, secrets), response.headers)
+        code = summary(parsed.goto_code, secrets, limit=80)
+        detail = summary(parsed.detail, secrets)
+        cls: type[GoToError] = AuthError
+        if response.status_code == 429:
+            cls = RateLimited  # the token endpoint is rate-limited like every GoTo API
+        elif response.status_code >= 500:
+            cls = TransientError
+        hint = (
+            " (the stored refresh token is no longer valid: authorize GoTo again)"
+            if (code == "invalid_grant" and not self._pat)
+            else ""
+        )
+        return cls(
+            f"get access token ({grant}) failed: HTTP {response.status_code} {code}: {detail or 'no error body'}{hint}",
+            status=response.status_code,
+            op=op,
+            detail=detail,
+            body=parsed.raw,
+            goto_code=code,
+            retry_after=parse_retry_after(response.headers.get("retry-after"), time.time()),
+        )
 
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
+
+
+def _seconds(value: object, default: float = 3600.0) -> float:
+    """``expires_in`` as seconds (a number, or a number as text); ``default`` when absent or odd."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+    return seconds if seconds > 0 else default

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from shared.redaction import scrub
+
 MAX_BODY_CHARS = 2048
+MAX_CODE_CHARS = 100  # GoTo's own codes are short words; anything longer is not one
 
 SERVICE_INCOMPATIBLE = "SystemForCrossDomainIdentityManagementServiceIncompatible"
 
@@ -34,7 +37,12 @@ class Op:
 
 
 class GoToError(Exception):
-    """A failed GoTo call. ``status`` is None when no HTTP answer came back."""
+    """A failed GoTo call. ``status`` is None when no HTTP answer came back.
+
+    Message, detail, body and GoTo's code are scrubbed here (shared.redaction), once for every
+    error: whatever GoTo, its token endpoint or an intermediary echoed, no secret travels on in
+    an exception, and so none reaches a log, the quarantine reason or an admin's screen.
+    """
 
     default_code = "InternalError"
     default_retryable = False
@@ -52,16 +60,17 @@ class GoToError(Exception):
         retry_after: float | None = None,
         goto_code: str = "",
     ) -> None:
+        message = scrub(message)
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code or self.default_code
         self.retryable = self.default_retryable if retryable is None else retryable
         self.op = op
-        self.detail = detail
-        self.body = body[:MAX_BODY_CHARS]
+        self.detail = scrub(detail)
+        self.body = scrub(body)[:MAX_BODY_CHARS]
         self.retry_after = retry_after
-        self.goto_code = goto_code
+        self.goto_code = scrub(goto_code)[:MAX_CODE_CHARS]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, message={self.message!r})"
@@ -261,8 +270,6 @@ _REASON = {
 
 
 def redact(text: str, secrets: list[str]) -> str:
-    """Removes every secret (access token, refresh token) that a server might echo back."""
-    for secret in secrets:
-        if secret and len(secret) >= 6:
-            text = text.replace(secret, "***")
-    return text
+    """Removes every secret (access token, refresh token) that a server might echo back, in any
+    encoding, and every credential-shaped value (shared.redaction.scrub)."""
+    return scrub(text, secrets)

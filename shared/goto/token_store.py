@@ -3,25 +3,37 @@ and the token provider that reads it from there and writes every rotated token b
 
 GoTo returns a new refresh token only sometimes, and may revoke the old one when it does
 (reference/goto-api.md §3). A token that is not saved the moment it arrives is lost for good,
-so every rotation goes straight to the store.
+so every rotation goes straight to the store, and an access token is used only once the
+refresh token that came with it is saved. Refresh-and-save runs under a lease in Table Storage,
+so that instances running at once (timer, queue worker, admin API) never spend the same
+refresh token twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import random
 import tempfile
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import httpx
 
-from shared.settings import Settings, SettingsError
+from shared import redaction
+from shared.settings import Settings, SettingsError, unresolved_reference
 
 from .auth import DEFAULT_TOKEN_URL, OAuthTokenProvider
-from .errors import AuthError
+from .errors import AuthError, Op, TransientError
+
+if TYPE_CHECKING:
+    from shared.store import Lease, LeaseRepository
 
 log = logging.getLogger("gotosync.goto.tokens")
 
@@ -30,14 +42,47 @@ CLIENT_SECRET_SECRET = "goto-client-secret"
 PAT_SECRET = "goto-pat"
 DEFAULT_TOKEN_FILE = Path("~/.gotosync/goto-refresh-token")
 
-# App Service leaves an app setting as this literal text when a Key Vault reference cannot be
-# resolved (secret missing, identity without access). It must never be sent as a credential.
-_KEY_VAULT_REFERENCE = "@microsoft.keyvault("
+
+REFRESH_LEASE = "goto-token-refresh"
+REFRESH_LEASE_TTL = 90.0  # seconds: the token request (30 s timeout) and the save, with room to spare
+REFRESH_LEASE_WAIT = REFRESH_LEASE_TTL + 30.0  # a holder that died is taken over once its lease expires
 
 
-def unresolved_reference(value: str) -> bool:
-    """True for an app-setting value that is a Key Vault reference App Service could not resolve."""
-    return value.strip().lower().startswith(_KEY_VAULT_REFERENCE)
+class CredentialStoreError(AuthError):
+    """The store of GoTo's credentials (Key Vault, the local token file) could not be used: one
+    message that names the store and the cause, instead of the SDK's chained tracebacks."""
+
+    default_code = "CredentialStoreUnavailable"
+
+
+class TokenNotSaved(TransientError):
+    """GoTo rotated the refresh token and the new one could not be saved. The access token that
+    came with it is not used; the save is tried again on the next attempt."""
+
+    default_code = "TokenNotSaved"
+
+
+@runtime_checkable
+class LeaseSource(Protocol):
+    """Where the refresh lease lives: the store's lease table, or None (no storage configured:
+    a local run, where the in-process lock is the only one)."""
+
+    async def repository(self) -> LeaseRepository | None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class FixedLeases:
+    """An already open store's lease table (the runtime's)."""
+
+    def __init__(self, leases: LeaseRepository | None) -> None:
+        self._leases = leases
+
+    async def repository(self) -> LeaseRepository | None:
+        return self._leases
+
+    async def aclose(self) -> None:
+        return None
 
 
 @runtime_checkable
@@ -137,26 +182,62 @@ class KeyVaultRefreshTokenStore:
 
     async def load_secret(self, name: str) -> str | None:
         """The latest version of any secret of this vault; None when there is none."""
-        from azure.core.exceptions import ResourceNotFoundError
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
 
         try:
             secret = await self._secrets().get_secret(name)
         except ResourceNotFoundError:
             return None
-        return (secret.value or "").strip() or None
+        except AzureError as exc:
+            raise key_vault_error("read", name, self.vault_url, exc) from None
+        value = (secret.value or "").strip() or None
+        redaction.register(value)
+        return value
 
     async def save(self, token: str) -> None:
         await self.save_secret(self.secret_name, token)
 
     async def save_secret(self, name: str, value: str) -> None:
         """Writes any secret of this vault (``gotosync authorize --store-client-secret``)."""
-        await self._secrets().set_secret(name, value, content_type="text/plain", tags={"writtenBy": "gotosync"})
+        from azure.core.exceptions import AzureError
+
+        try:
+            await self._secrets().set_secret(name, value, content_type="text/plain", tags={"writtenBy": "gotosync"})
+        except AzureError as exc:
+            raise key_vault_error("write", name, self.vault_url, exc) from None
 
     async def aclose(self) -> None:
         if self._client is not None and self._owns_client:
             await self._client.close()
         if self._credential is not None and self._owns_credential:
             await self._credential.close()
+
+
+def key_vault_error(verb: str, name: str, vault_url: str, exc: Exception) -> CredentialStoreError:
+    """One clear sentence for a Key Vault failure: what could not be done, and what to check."""
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, ServiceRequestError):
+        cause = f"cannot reach the vault ({type(exc).__name__}): check KEY_VAULT_URL, DNS and the outbound network"
+    elif isinstance(exc, ClientAuthenticationError) and status is None:
+        cause = (
+            "no Azure credential could sign in to the vault: in Azure enable the Function app's managed identity; "
+            "locally sign in with `az login`"
+        )
+    elif status in (401, 403):
+        cause = (
+            f"the vault refused the identity (HTTP {status}): it needs the role 'Key Vault Secrets Officer' "
+            "on the vault (and the vault's firewall must let it in)"
+        )
+    elif isinstance(exc, HttpResponseError):
+        cause = f"the vault answered HTTP {status}: {redaction.summary(exc.message or '', limit=200)}"
+    else:
+        cause = f"{type(exc).__name__}: {redaction.summary(str(exc), limit=200)}"
+    return CredentialStoreError(
+        f"cannot {verb} Key Vault secret {name!r} in {vault_url}: {cause}",
+        op=Op(f"{verb} Key Vault secret", name),
+    )
 
 
 def refresh_token_store(settings: Settings) -> RefreshTokenStore:
@@ -173,8 +254,13 @@ class StoredRefreshTokenProvider(OAuthTokenProvider):
       With Key Vault the store goes first: the app setting is a Key Vault reference that App
       Service caches for up to a day, so after a rotation it is stale. With the local file the
       explicit setting goes first.
-    - Every rotated token is saved to the store at once. If the save fails the token is kept in
-      memory, the failure is logged (never the token) and the save is retried on the next fetch.
+    - Refresh-and-save is single-flight across instances: it runs under the lease
+      ``goto-token-refresh`` in Table Storage (``leases``). Once the lease is held the store is
+      read again: when another instance has rotated the token meanwhile, its token is used.
+    - Every rotated token is saved to the store before the access token that came with it is
+      used. If the save fails, :class:`TokenNotSaved` is raised (the access token is dropped),
+      the rotated token is kept in memory only to try the save again on the next attempt, and
+      the failure is logged (never the token).
     - ``invalid_grant`` on one token: the store is read again (another instance may have rotated
       the token a moment ago) and the next token not yet tried is used; when none is left the
       AuthError names the cause, and the engine quarantines the job on it.
@@ -189,9 +275,12 @@ class StoredRefreshTokenProvider(OAuthTokenProvider):
         store: RefreshTokenStore,
         *,
         seed: str = "",
+        seed_unresolved: bool = False,
+        leases: LeaseSource | None = None,
         token_url: str = DEFAULT_TOKEN_URL,
         http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         **kwargs: Any,
     ) -> None:
         extra: dict[str, Any] = dict(kwargs)
@@ -208,16 +297,32 @@ class StoredRefreshTokenProvider(OAuthTokenProvider):
             **extra,
         )
         self.store = store
+        self.leases = leases
         self._client_id = client_id
         self._secret_missing = not client_secret or unresolved_reference(client_secret)
+        self._seed_unresolved = seed_unresolved or unresolved_reference(seed)
         self._seed = "" if unresolved_reference(seed) else seed.strip()
         self._loaded = False
         self._tried: set[str] = set()
         self._unsaved: str | None = None
+        self._store_seen: str | None = None  # the store's token when this provider last read or wrote it
+        self._owner = f"gotosync-{uuid.uuid4()}"
+        self._sleep = sleep
         self.source = ""
 
+    async def _load_store(self) -> str | None:
+        try:
+            stored = await self.store.load()
+        except OSError as exc:  # the local file (Key Vault failures already are CredentialStoreErrors)
+            raise CredentialStoreError(
+                f"cannot read {self.store.description}: {exc.strerror or type(exc).__name__}"
+            ) from None
+        redaction.register(stored)
+        self._store_seen = stored
+        return stored
+
     async def _candidates(self) -> list[tuple[str, str]]:
-        stored = await self.store.load()
+        stored = await self._load_store()
         pairs = [(stored, self.store.description), (self._seed, "GOTO_REFRESH_TOKEN")]
         if not self.store.authoritative:
             pairs.reverse()
@@ -242,24 +347,45 @@ class StoredRefreshTokenProvider(OAuthTokenProvider):
                 code="Unauthorized",
             )
         self._auth = httpx.BasicAuth(self._client_id, secret)
-        self._secrets = [secret]
+        self._secrets = [secret, f"{self._client_id}:{secret}"]
+        redaction.register(*self._secrets)
         self._secret_missing = False
 
     async def _fetch(self) -> None:
         if self._secret_missing:
             await self._load_client_secret()
-        if self._unsaved is not None:
-            await self._persist(self._unsaved)
+        async with self._refresh_lease():
+            if self._unsaved is not None:
+                await self._persist(self._unsaved)
+            await self._choose_token()
+            await self._grant()
+
+    async def _choose_token(self) -> None:
+        """The token to spend: on first use the best candidate; later the store's, when another
+        instance has written a newer one since this provider last looked."""
         if not self._loaded:
             first = await self._candidates()
             if not first:
+                setting = (
+                    "GOTO_REFRESH_TOKEN is a Key Vault reference App Service could not resolve"
+                    if self._seed_unresolved
+                    else "GOTO_REFRESH_TOKEN is empty"
+                )
                 raise AuthError(
-                    "get access token failed: no GoTo refresh token: GOTO_REFRESH_TOKEN is empty and "
+                    f"get access token failed: no GoTo refresh token: {setting} and "
                     f"{self.store.description} holds none; run `gotosync authorize`",
                     code="Unauthorized",
                 )
             self._refresh_token, self.source = first[0]
             self._loaded = True
+            return
+        seen = self._store_seen
+        stored = await self._load_store()
+        if stored and stored != seen and stored != self._refresh_token and stored not in self._tried:
+            log.info("another instance rotated the GoTo refresh token: using the one in %s", self.store.description)
+            self._refresh_token, self.source = stored, self.store.description
+
+    async def _grant(self) -> None:
         while True:
             try:
                 await super()._fetch()
@@ -283,31 +409,104 @@ class StoredRefreshTokenProvider(OAuthTokenProvider):
                 log.warning("GoTo refused the refresh token from %s; trying the one from %s", self.source, rest[0][1])
                 self._refresh_token, self.source = rest[0]
 
+    @asynccontextmanager
+    async def _refresh_lease(self) -> AsyncIterator[None]:
+        """Holds the lease ``goto-token-refresh`` (when there is a lease table) for the block."""
+        repository = await self._lease_repository()
+        if repository is None:
+            yield
+            return
+        lease = await self._acquire(repository)
+        try:
+            yield
+        finally:
+            try:
+                await repository.release(lease)
+            except Exception as exc:  # it expires on its own; the refresh itself is done
+                log.warning("could not release the GoTo token-refresh lease: %s", type(exc).__name__)
+
+    async def _lease_repository(self) -> LeaseRepository | None:
+        from shared.store import StoreError
+
+        if self.leases is None:
+            return None
+        try:
+            return await self.leases.repository()
+        except StoreError as exc:
+            raise _lease_unavailable(exc) from None
+
+    async def _acquire(self, repository: LeaseRepository) -> Lease:
+        from shared.store import StoreError
+
+        deadline = time.monotonic() + REFRESH_LEASE_WAIT
+        delay = 0.05
+        while True:
+            try:
+                lease = await repository.acquire(REFRESH_LEASE, self._owner, REFRESH_LEASE_TTL)
+            except StoreError as exc:
+                raise _lease_unavailable(exc) from None
+            if lease is not None:
+                return lease
+            if time.monotonic() >= deadline:
+                raise TransientError(
+                    f"get access token failed: another gotosync instance has held the token-refresh lease for "
+                    f"{REFRESH_LEASE_WAIT:g} s",
+                    code="Timeout",
+                    op=_LEASE_OP,
+                )
+            # Waiting for another instance's refresh (a poll with jitter, not a synchronisation
+            # between tests): it usually takes one token request.
+            await self._sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
+
     async def _persist(self, token: str) -> None:
         try:
             await self.store.save(token)
         except Exception as exc:  # the token must not be lost because a save failed once
             self._unsaved = token
-            log.error(
-                "could not save the rotated GoTo refresh token to %s: %s", self.store.description, type(exc).__name__
+            cause = (
+                str(exc)
+                if isinstance(exc, CredentialStoreError)
+                else f"cannot write {self.store.description}: {type(exc).__name__}"
             )
-            return
+            log.error("could not save the rotated GoTo refresh token: %s", cause)
+            raise TokenNotSaved(
+                f"get access token failed: GoTo issued a new refresh token that could not be saved ({cause}); "
+                "the new access token is not used, and the save is tried again on the next attempt",
+                op=Op("get access token", "save rotated refresh token"),
+            ) from None
         self._unsaved = None
+        self._store_seen = token
         self.source = self.store.description
         log.info("saved a rotated GoTo refresh token to %s", self.store.description)
 
     async def aclose(self) -> None:
         try:
             if self._unsaved is not None:
-                await self._persist(self._unsaved)
+                with contextlib.suppress(TokenNotSaved):
+                    await self._persist(self._unsaved)
         finally:
             try:
                 await super().aclose()
             finally:
-                await self.store.aclose()
+                try:
+                    await self.store.aclose()
+                finally:
+                    if self.leases is not None:
+                        await self.leases.aclose()
 
 
 _NOT_LOADED = "<not loaded>"
+_LEASE_OP = Op("get access token", "refresh lease")
+
+
+def _lease_unavailable(exc: Exception) -> TransientError:
+    return TransientError(
+        f"get access token failed: cannot take the token-refresh lease in storage: {exc}",
+        code="StorageUnavailable",
+        op=_LEASE_OP,
+        retryable=False,
+    )
 
 
 def client_secret_from(settings: Settings) -> str:

@@ -22,6 +22,8 @@ from shared.entra.graph import make_graph_client
 from shared.entra.reader import EntraReader, GraphReadError
 from shared.goto.errors import AuthError, GoToError, NotFound, TransientError
 from shared.goto.scim import GoToScimClient
+from shared.goto.token_store import CredentialStoreError
+from shared.redaction import scrub
 from shared.runtime import goto_token_provider
 from shared.settings import Settings, SettingsError
 from shared.store import Store, StoreError
@@ -42,7 +44,14 @@ class Check:
     code: str = ""  # short failure kind: Unauthorized, Unreachable, Forbidden, NotFound, Misconfigured, ...
 
     def document(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "code": self.code or None, "detail": self.detail, "fix": self.fix}
+        # Details quote upstream answers: scrubbed once more on the way out, whatever made them.
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "code": self.code or None,
+            "detail": scrub(self.detail),
+            "fix": scrub(self.fix),
+        }
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,9 @@ async def _guard(name: str, check: Callable[[Settings], Awaitable[Check]], setti
     except SettingsError as exc:
         return Check(name, False, str(exc), "set the app setting named above", "Misconfigured")
     except Exception as exc:  # an unforeseen failure of one part must not hide the other checks
-        return Check(name, False, f"{type(exc).__name__}: {exc}", "see the detail; this failure is not classified")
+        return Check(
+            name, False, scrub(f"{type(exc).__name__}: {exc}"), "see the detail; this failure is not classified"
+        )
 
 
 # ---------------------------------------------------------------------------- GoTo
@@ -95,12 +106,22 @@ async def check_goto(settings: Settings) -> Check:
     try:
         found = await scim.find_users("userName", probe)
         refreshed = scim.stats.token_refreshes > 0
+    except CredentialStoreError as exc:
+        return Check(
+            name,
+            False,
+            str(exc),
+            "check KEY_VAULT_URL and the identity's role on the vault (or GOTO_REFRESH_TOKEN_FILE for a local run)",
+            exc.code,
+        )
     except AuthError as exc:
         fix = AUTHORIZE_AGAIN
         if settings.goto_access_token:
             fix = "GOTO_ACCESS_TOKEN is not accepted: set a valid bearer token, or remove it and " + fix
         return Check(name, False, _goto_auth_detail(exc, settings), fix, "Unauthorized")
     except TransientError as exc:
+        if exc.code in _NOT_GOTO:  # the refresh lease or the token store, not GoTo, failed
+            return Check(name, False, str(exc), _NOT_GOTO[exc.code], exc.code)
         if exc.status is None:
             where = settings.goto_token_url if _from_token_endpoint(exc) else settings.goto_scim_url
             return Check(
@@ -139,6 +160,13 @@ async def check_goto(settings: Settings) -> Check:
     if refreshed:
         detail += " (after getting a new access token: the first one was refused)"
     return Check(name, True, detail)
+
+
+_NOT_GOTO = {
+    "StorageUnavailable": "the GoTo token refresh takes a lease in gotosync's storage: fix the storage check first",
+    "TokenNotSaved": "check KEY_VAULT_URL and the identity's 'Key Vault Secrets Officer' role (or the token file), "
+    "then test again: the new refresh token is saved before anything else",
+}
 
 
 def _from_token_endpoint(exc: GoToError) -> bool:

@@ -4,7 +4,10 @@ id (reference §11). docs/operations.md lists every column.
 
 CSV files are UTF-8 without a byte-order mark, comma separated, RFC 4180 quoting, one header
 row. Attribute values that are not text (true, 3, ["a"]) are written as JSON; a missing value
-is an empty cell.
+is an empty cell. A cell that a spreadsheet would read as a formula (it starts with =, +, -, @,
+a tab or a carriage return: a displayName "=HYPERLINK(...)" comes from Entra as any other value)
+gets a leading single quote, as OWASP's CSV injection guidance says; the rest of the value is
+kept as it is. The JSON export is not changed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 
 from shared.model import Action, ProvisioningLogEntry, Status
 from shared.ops import InvalidInput
+from shared.ops.identifiers import cycle_identifier, log_user_filter
+from shared.redaction import scrub
 from shared.store import Store
 
 SOURCE_SYSTEM = "Microsoft Entra ID"
@@ -94,6 +99,10 @@ class LogQuery:
     limit: int | None = None
 
     def __post_init__(self) -> None:
+        if self.user is not None:
+            log_user_filter(self.user)
+        if self.cycle_id is not None:
+            cycle_identifier(self.cycle_id)
         if self.since and self.until and self.since > self.until:
             raise InvalidInput("until", "is before since")
         if self.limit is not None and self.limit < 1:
@@ -122,7 +131,7 @@ def log_document(e: ProvisioningLogEntry) -> dict[str, Any]:
         "source": {"id": e.source_id, "name": e.source_name, "type": e.identity_type, "system": SOURCE_SYSTEM},
         "target": {"id": e.target_id, "name": e.target_name, "system": TARGET_SYSTEM},
         "initiatedBy": e.initiated_by.value,
-        "reason": e.reason,
+        "reason": scrub(e.reason),
         "errorCode": e.error_code,
         "modifiedProperties": [{"name": m.name, "old": m.old, "new": m.new} for m in e.modified],
         "steps": [
@@ -147,10 +156,31 @@ def _cell(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+# https://owasp.org/www-community/attacks/CSV_Injection
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """A text cell that starts like a formula, with a single quote in front; anything else as is."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+class _SafeWriter:
+    """csv.writer whose every cell goes through :func:`neutralise`."""
+
+    def __init__(self, buffer: io.StringIO) -> None:
+        self._writer = csv.writer(buffer)
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        self._writer.writerow([neutralise(cell) for cell in row])
+
+
 def csv_files(entries: Iterable[ProvisioningLogEntry]) -> dict[str, str]:
     """The three CSV files (name -> text) for these entries."""
     buffers = {name: io.StringIO(newline="") for name in (LOGS_FILE, STEPS_FILE, MODIFIED_FILE)}
-    writers = {name: csv.writer(buf) for name, buf in buffers.items()}
+    writers = {name: _SafeWriter(buf) for name, buf in buffers.items()}
     writers[LOGS_FILE].writerow(LOG_COLUMNS)
     writers[STEPS_FILE].writerow(STEP_COLUMNS)
     writers[MODIFIED_FILE].writerow(MODIFIED_COLUMNS)
@@ -171,7 +201,7 @@ def csv_files(entries: Iterable[ProvisioningLogEntry]) -> dict[str, str]:
                 e.target_id,
                 e.target_name,
                 e.error_code,
-                e.reason,
+                scrub(e.reason),
                 e.duration_ms,
             ]
         )

@@ -27,6 +27,7 @@ from shared.engine.plan import Match, Plan, plan_user
 from shared.entra.reader import EntraReader, GraphReadError
 from shared.model import Initiator, SourceUser, StepType
 from shared.ops import InvalidInput, NotFound
+from shared.ops.identifiers import group_identifier, on_demand_target, user_identifier
 from shared.ops.report import outcome_of, plan_document
 from shared.runtime import Runtime
 
@@ -66,9 +67,7 @@ async def _get(reader: EntraReader, builder: Any, what: str, config: Any = None)
 
 async def resolve_user(reader: EntraReader, given: str) -> Resolved:
     """By object id or UPN (`GET /users/{key}`), else by mail (`$filter=mail eq '…'`)."""
-    key = given.strip()
-    if not key:
-        raise InvalidInput("user", "is empty: give a UPN, a mail address or an object id")
+    key = user_identifier(given)
     if GUID.match(key) or "@" in key:
         attrs = await reader.get_user(key, LOOKUP_SELECT)
         if attrs is not None:
@@ -92,9 +91,7 @@ async def resolve_user(reader: EntraReader, given: str) -> Resolved:
 
 async def resolve_group(reader: EntraReader, given: str) -> Resolved:
     """By object id (`GET /groups/{id}`), else by display name (`$filter=displayName eq '…'`)."""
-    key = given.strip()
-    if not key:
-        raise InvalidInput("group", "is empty: give a group's object id or display name")
+    key = group_identifier(given)
     if GUID.match(key):
         query = GroupItemRequestBuilder.GroupItemRequestBuilderGetQueryParameters(select=["id", "displayName"])
         try:
@@ -191,10 +188,7 @@ class OnDemandResult:
 async def provision_on_demand(
     rt: Runtime, *, user: str | None = None, group: str | None = None, dry_run: bool = False
 ) -> OnDemandResult:
-    if user is not None and group is not None:
-        raise InvalidInput("group", "give a user or a group, not both")
-    if user is None and group is None:
-        raise InvalidInput("user", "give a user (UPN, mail or object id) or a group (object id or display name)")
+    user, group = on_demand_target(user, group)
     members: int | None = None
     if user is not None:
         requested = await resolve_user(rt.reader, user)

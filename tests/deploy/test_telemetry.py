@@ -38,25 +38,51 @@ def test_without_a_connection_string_everything_is_a_no_op_and_the_distro_is_not
     assert done.stdout.strip() == "ok"
 
 
-def test_with_a_connection_string_the_distro_is_configured_once_without_log_export():
+def test_with_a_connection_string_the_distro_is_configured_once_with_logs_off_and_urls_scrubbed():
+    """The pinned distro overwrites its disable_logging argument with what OTEL_LOGS_EXPORTER says,
+    so that variable is "none" while it configures itself, and as it was afterwards."""
     code = (
-        "import logging, sys\n"
+        "import os\n"
         "import azure.monitor.opentelemetry as d\n"
         "calls = []\n"
-        "d.configure_azure_monitor = lambda **kw: calls.append(kw)\n"
+        "d.configure_azure_monitor = lambda **kw: calls.append((kw, os.environ.get('OTEL_LOGS_EXPORTER')))\n"
         "from shared import telemetry as t\n"
         "m = t.configure_from_env(); t.configure_from_env()\n"
         "t.record_action('Create', 'Success'); t.record_goto_429()\n"
         "assert type(m).__name__ == 'OpenTelemetryMetrics', m\n"
         "assert len(calls) == 1, calls\n"
-        "kw = calls[0]\n"
-        "assert kw['disable_logging'] is True and kw['connection_string'].startswith('InstrumentationKey='), kw\n"
+        "kw, logs_exporter = calls[0]\n"
+        "assert logs_exporter == 'none', logs_exporter\n"
+        "assert os.environ.get('OTEL_LOGS_EXPORTER') == 'otlp'\n"
+        "assert kw['connection_string'].startswith('InstrumentationKey='), kw\n"
+        "assert [type(p).__name__ for p in kw['span_processors']] == ['ScrubbingSpanProcessor'], kw\n"
         "print('ok')\n"
     )
     cs = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/"
-    done = run(code, APPLICATIONINSIGHTS_CONNECTION_STRING=cs)
+    done = run(code, APPLICATIONINSIGHTS_CONNECTION_STRING=cs, OTEL_LOGS_EXPORTER="otlp")
     assert done.returncode == 0, done.stderr
     assert cs not in done.stdout + done.stderr  # the connection string is never logged
+
+
+def test_an_unresolved_key_vault_reference_turns_telemetry_off_with_a_warning():
+    done = run(
+        "import logging; logging.basicConfig()\n"
+        "from shared import telemetry as t\n"
+        "assert type(t.configure_from_env()).__name__ == 'NoopMetrics'\n",
+        APPLICATIONINSIGHTS_CONNECTION_STRING="@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/ai/)",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Key Vault reference" in done.stderr
+
+
+def test_span_urls_keep_their_path_but_not_query_values_nor_user_info():
+    assert (
+        telemetry.scrub_url('https://u:p@api.getgo.com/identity/v1/Users?filter=userName eq "a@b.c"&startIndex=1')
+        == "https://api.getgo.com/identity/v1/Users?filter=***&startIndex=***"
+    )
+    assert telemetry.scrub_url("/v1.0/users/delta()?$deltatoken=abc") == "/v1.0/users/delta()?$deltatoken=***"
+    assert telemetry.scrub_query("code=k&x=") == "code=***&x=***"
+    assert telemetry.scrub_url("https://graph.microsoft.com/v1.0/users") == "https://graph.microsoft.com/v1.0/users"
 
 
 def test_the_real_distro_starts_with_a_connection_string():

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
 import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
 
 from emulators.goto import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PAT
+from shared.cli import main as cli_main
+from shared.entra.graph import StaticTokenCredential
 from shared.goto import AuthError, OAuthTokenProvider, StaticTokenProvider
 from shared.goto.token_store import (
+    CredentialStoreError,
     FileRefreshTokenStore,
     KeyVaultRefreshTokenStore,
     StoredRefreshTokenProvider,
+    TokenNotSaved,
+    key_vault_error,
     refresh_token_store,
     unresolved_reference,
 )
@@ -101,9 +113,14 @@ def test_token_provider_choice():
         goto_token_provider(Settings())
     pat = goto_token_provider(Settings(goto_client_id="c", goto_client_secret="s", goto_pat="p"))
     assert type(pat) is OAuthTokenProvider
-    # An unresolved PAT reference is not a PAT: the refresh-token path is taken.
+    # An unresolved PAT reference is named as such (not reported as a missing refresh token) ...
+    with pytest.raises(SettingsError, match=r"^GOTO_PAT is a Key Vault reference that App Service could not resolve"):
+        goto_token_provider(Settings(goto_client_id="c", goto_client_secret="s", goto_pat=UNRESOLVED))
+    # ... unless a real refresh token is given, which goes before a PAT anyway.
     assert isinstance(
-        goto_token_provider(Settings(goto_client_id="c", goto_client_secret="s", goto_pat=UNRESOLVED)),
+        goto_token_provider(
+            Settings(goto_client_id="c", goto_client_secret="s", goto_pat=UNRESOLVED, goto_refresh_token="r")
+        ),
         StoredRefreshTokenProvider,
     )
     with pytest.raises(SettingsError, match="GOTO_CLIENT_SECRET is required with GOTO_PAT"):
@@ -157,22 +174,34 @@ async def test_another_instance_rotated_the_token_meanwhile(make_goto_emulator, 
     assert client.versions["goto-refresh-token"][-1] in goto.refresh_tokens()
 
 
-async def test_a_failed_save_keeps_the_token_and_retries(make_goto_emulator, tmp_path, caplog):
+async def test_a_rotated_token_that_cannot_be_saved_is_not_used_and_its_save_is_retried(
+    make_goto_emulator, tmp_path, caplog
+):
+    """GoTo revokes the old refresh token when it rotates: an access token whose new refresh token
+    is only in memory would leave the next run with nothing but a revoked token. So a failed save
+    is an error (no access token handed out), and the next attempt saves first, then refreshes."""
     goto = make_goto_emulator(rate_limit=0, refresh_rotation="always")
     first = (await run_authorize(goto, tmp_path))[0].refresh_token
     client = FakeSecretClient(fail_writes=1)
     tokens = provider(goto, kv_store(client), seed=first)
     caplog.set_level(logging.INFO, logger="gotosync.goto.tokens")
     try:
-        await tokens.get_token()
-        assert "goto-refresh-token" not in client.versions  # the save failed ...
-        assert "could not save the rotated GoTo refresh token" in caplog.text
+        with pytest.raises(TokenNotSaved, match=r"could not be saved.*cannot reach the vault") as info:
+            await tokens.get_token()
+        assert info.value.retryable  # the transport tries again, which saves first
+        assert "goto-refresh-token" not in client.versions
+        assert tokens._token is None  # the access token that came with it was not kept
+        unsaved = tokens._unsaved
+        assert await tokens.get_token()
     finally:
-        await tokens.aclose()  # ... and is retried on close
-    assert client.versions["goto-refresh-token"] == [tokens._refresh_token]
+        await tokens.aclose()
+    versions = client.versions["goto-refresh-token"]
+    assert versions[0] == unsaved  # saved before it was spent ...
+    assert versions[-1] == tokens._refresh_token and versions[-1] in goto.refresh_tokens()  # ... then rotated again
     for record in caplog.records:
-        assert first not in record.getMessage()
-        assert tokens._refresh_token not in record.getMessage()
+        for secret in (first, *versions):
+            assert secret not in record.getMessage()
+    assert first not in str(info.value) and unsaved not in str(info.value)
 
 
 async def test_pat_grant_does_not_touch_the_store(make_goto_emulator, tmp_path):
@@ -245,3 +274,64 @@ async def test_the_client_secret_comes_from_the_vault_when_its_reference_is_not_
         assert await shell.get_token()
     finally:
         await shell.aclose()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_an_unreachable_key_vault_is_one_clear_error_without_chained_tracebacks():
+    from azure.keyvault.secrets.aio import SecretClient
+
+    url = f"https://127.0.0.1:{closed_port()}"
+    client = SecretClient(url, StaticTokenCredential("t"), retry_total=0)
+    store = KeyVaultRefreshTokenStore(url, client=client)
+    try:
+        for call in (store.load(), store.save("rt-x")):
+            with pytest.raises(CredentialStoreError) as info:
+                await call
+            message = str(info.value)
+            assert message.startswith("cannot ") and f"Key Vault secret 'goto-refresh-token' in {url}" in message
+            assert "cannot reach the vault" in message and "KEY_VAULT_URL" in message
+            assert "\n" not in message
+            assert info.value.__cause__ is None and info.value.__suppress_context__  # one error, not three
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        (ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token.\nAttempted credentials:\n\t..."),
+         "no Azure credential could sign in to the vault"),
+        (HttpResponseError(message="Forbidden", response=SimpleNamespace(status_code=403, reason="Forbidden",
+                                                                          headers={}, text=lambda: "")),
+         "'Key Vault Secrets Officer'"),
+        (ServiceRequestError("connection reset"), "cannot reach the vault"),
+    ],
+)  # fmt: skip
+def test_key_vault_failures_are_explained_in_one_line(error, says):
+    err = key_vault_error("read", "goto-pat", "https://kv-x.vault.azure.net", error)
+    assert says in str(err) and "\n" not in str(err) and "goto-pat" in str(err)
+    assert err.code == "CredentialStoreUnavailable"
+
+
+def test_the_cli_says_the_vault_is_unreachable_in_one_line(make_world, tmp_path, monkeypatch, capsys):
+    world = make_world(users=2, assign=1)
+    env = world.env(
+        goto_access_token="",
+        goto_client_id=DEFAULT_CLIENT_ID,
+        goto_client_secret=DEFAULT_CLIENT_SECRET,
+        key_vault_url=f"https://127.0.0.1:{closed_port()}",
+    )
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert cli_main(["sync"]) == 5
+    err = capsys.readouterr().err
+    assert err.startswith("gotosync: cannot read Key Vault secret 'goto-refresh-token'") and "cannot reach" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert cli_main(["test-connection", "--json"]) == 1
+    goto = json.loads(capsys.readouterr().out)["checks"][0]
+    assert goto["code"] == "CredentialStoreUnavailable" and "KEY_VAULT_URL" in goto["fix"]
