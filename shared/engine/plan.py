@@ -176,9 +176,11 @@ def _filter_verdict(
     return ScopeCheck("Scoping filters", False, failed, clauses)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
-    """What one object should get, with the reason and the steps the log records."""
+    """What one user should get, with the reason and the steps the log records. Frozen: the
+    gate decides whether it is exported (shared/engine/gate.py) and the exporter says what came
+    of it (shared/engine/export.py); neither changes the plan."""
 
     kind: Kind
     user: SourceUser
@@ -191,19 +193,16 @@ class Plan:
     matched_by: str = ""
     reason: str = ""
     error_code: str = ""
-    steps: list[ProvisioningStep] = field(default_factory=list)
-    staged: bool = False
+    steps: tuple[ProvisioningStep, ...] = ()
     intended: Kind | None = None  # for a FAIL plan: the action that could not be taken
     evidence: str = ""  # what a disable or delete rests on (logged with it; docs/safety.md)
     # GoTo licenses (ROLE_LICENSES): (held, wanted) license keys when a change is to be made
     # through the Admin API after the SCIM write; None = no license call.
     licenses: tuple[list[str], list[str]] | None = None
-    redacted: list[str] = field(default_factory=list)  # targets the log shows as [Redact]
+    redacted: tuple[str, ...] = ()  # targets the log shows as [Redact]
 
     @property
     def log_action(self) -> Action:
-        if self.staged:
-            return Action.STAGED_DELETE
         kind = self.intended if self.kind is Kind.FAIL and self.intended else self.kind
         return {
             Kind.CREATE: Action.CREATE,
@@ -227,11 +226,56 @@ class Plan:
 
     @property
     def log_status(self) -> Status:
-        if self.staged or self.kind in (Kind.SKIP, Kind.NONE):
+        if self.kind in (Kind.SKIP, Kind.NONE):
             return Status.SKIPPED
         if self.kind is Kind.FAIL:
             return Status.FAILURE
         return Status.SUCCESS
+
+
+@dataclass
+class _Draft:
+    """The plan while plan_user builds it; frozen into a Plan at the end."""
+
+    kind: Kind
+    user: SourceUser
+    scope: Scope
+    link: Link | None = None
+    target_id: str = ""
+    target_name: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    matched_by: str = ""
+    reason: str = ""
+    error_code: str = ""
+    steps: list[ProvisioningStep] = field(default_factory=list)
+    intended: Kind | None = None
+    evidence: str = ""
+    licenses: tuple[list[str], list[str]] | None = None
+    redacted: list[str] = field(default_factory=list)
+
+    def shown(self, path: str, value: Any) -> Any:
+        return REDACTED if path in self.redacted and value is not None else value
+
+    def freeze(self) -> Plan:
+        return Plan(
+            kind=self.kind,
+            user=self.user,
+            scope=self.scope,
+            link=self.link,
+            target_id=self.target_id,
+            target_name=self.target_name,
+            values=self.values,
+            changes=self.changes,
+            matched_by=self.matched_by,
+            reason=self.reason,
+            error_code=self.error_code,
+            steps=tuple(self.steps),
+            intended=self.intended,
+            evidence=self.evidence,
+            licenses=self.licenses,
+            redacted=tuple(self.redacted),
+        )
 
 
 @dataclass(frozen=True)
@@ -308,8 +352,19 @@ def plan_user(
 ) -> Plan:
     """Decides the action for one user. Pure: the same inputs always give the same plan.
     `licenses` is ROLE_LICENSES resolved for this cycle; None = licenses are not managed."""
+    return _draft_user(user, link, match, mapping, policy, licenses).freeze()
+
+
+def _draft_user(
+    user: SourceUser,
+    link: Link | None,
+    match: Match,
+    mapping: MappingConfig,
+    policy: Policy,
+    licenses: LicenseMap | None,
+) -> _Draft:
     scope = decide_scope(user, policy, mapping.scoping)
-    plan = Plan(kind=Kind.NONE, user=user, scope=scope, link=link)
+    plan = _Draft(kind=Kind.NONE, user=user, scope=scope, link=link)
     plan.steps.append(
         ProvisioningStep(
             "EntryImport",
@@ -416,7 +471,7 @@ def plan_user(
     return _processing(plan)
 
 
-def _held_back(plan: Plan, user: SourceUser, link: Link | None, match: Match) -> Plan | None:
+def _held_back(plan: _Draft, user: SourceUser, link: Link | None, match: Match) -> _Draft | None:
     """Nothing is decided for a user whose state is not known well enough: absent once (a
     delete waits for a confirming read), a scoping clause that cannot be evaluated, or a GoTo
     user that belongs to another Entra user."""
@@ -447,11 +502,11 @@ def failed_read(user: SourceUser, link: Link | None, code: str, reason: str) -> 
     """The plan of a user who could not be read: it fails (and is escrowed); nothing about it
     is decided, least of all a disable or a delete."""
     scope = Scope(False, (), reason="not read")
-    plan = Plan(kind=Kind.NONE, user=user, scope=scope, link=link, target_id=link.goto_id if link else "")
+    plan = _Draft(kind=Kind.NONE, user=user, scope=scope, link=link, target_id=link.goto_id if link else "")
     plan.steps.append(
         ProvisioningStep("EntryImport", StepType.IMPORT, Status.FAILURE, reason, {"id": user.id, "code": code})
     )
-    return _fail(plan, code, reason)
+    return _fail(plan, code, reason).freeze()
 
 
 def _mapping_errors(errors: list[MappingError]) -> str:
@@ -470,13 +525,13 @@ def _missing_licenses(user: SourceUser, licenses: LicenseMap, missing: list[str]
 
 
 def _plan_out_of_scope(
-    plan: Plan,
+    plan: _Draft,
     user: SourceUser,
     link: Link | None,
     target: dict[str, Any] | None,
     policy: Policy,
     licenses: LicenseMap | None,
-) -> Plan:
+) -> _Draft:
     if target is None or link is None:
         return _skip(plan, f"not provisioned: {plan.scope.reason}")
     plan.evidence = deprovision_evidence(user, plan.scope.reason)
@@ -528,7 +583,7 @@ def _match_step(match: Match) -> ProvisioningStep:
     return ProvisioningStep("EntryMatching", StepType.MATCHING, status, description, details)
 
 
-def _processing(plan: Plan) -> Plan:
+def _processing(plan: _Draft) -> _Draft:
     details = {
         path: f"{plan.shown(path, old)!r} -> {plan.shown(path, new)!r}" for path, (old, new) in plan.changes.items()
     }
@@ -548,7 +603,7 @@ def _processing(plan: Plan) -> Plan:
     return plan
 
 
-def _skip(plan: Plan, reason: str, code: str = "") -> Plan:
+def _skip(plan: _Draft, reason: str, code: str = "") -> _Draft:
     plan.kind = Kind.SKIP
     plan.reason = reason
     plan.error_code = code
@@ -556,7 +611,7 @@ def _skip(plan: Plan, reason: str, code: str = "") -> Plan:
     return plan
 
 
-def _fail(plan: Plan, code: str, reason: str, intended: Kind | None = None) -> Plan:
+def _fail(plan: _Draft, code: str, reason: str, intended: Kind | None = None) -> _Draft:
     plan.kind = Kind.FAIL
     plan.intended = intended
     plan.error_code = code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -339,8 +340,7 @@ def test_default_access_mapped_in_role_licenses_entitles() -> None:
 
 def test_shown_changes_hide_redacted_values_and_list_the_license_change() -> None:
     config = with_mapping(AttributeMapping("displayName", "expression", expression="Redact([displayName])"))
-    plan = plan_user(user(), None, Match(None), config, POLICY)
-    plan.licenses = ([], ["g2m-key"])
+    plan = dataclasses.replace(plan_user(user(), None, Match(None), config, POLICY), licenses=([], ["g2m-key"]))
     shown = {name: (old, new) for name, old, new in plan.shown_changes()}
     assert shown["displayName"] == (None, "[Redact]")
     assert shown["licenses"] == ([], ["g2m-key"])
