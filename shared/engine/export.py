@@ -1,16 +1,16 @@
-"""Export: carries out one plan against GoTo and says what became of it.
+"""The user exporter: carries out one user's plan against GoTo and says what became of it.
 
-The only module of the engine that writes to GoTo: the SCIM write first, then (when the plan
-changes them) the user's licenses through the Admin API. A dry run never reaches it: the cycle
-reports plans instead of exporting them.
+The only code of the user pipeline that writes to GoTo: the SCIM write first, then (when the
+plan changes them) the user's licenses through the Admin API. It never changes the plan and
+never touches the store: the outcome goes to shared/engine/effects.py. A dry run never reaches
+it.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.engine.matching import external_id_of
@@ -18,7 +18,7 @@ from shared.engine.plan import Kind, Plan, diff
 from shared.engine.scim_paths import build_resource, set_value
 from shared.goto.errors import Conflict, GoToError
 from shared.goto.scim import GoToScimClient
-from shared.model import Link, ProvisioningStep, Status, StepType
+from shared.model import ProvisioningStep, Status, StepType
 
 # (GoTo user key, license keys): sets the user's whole license set through the Admin API.
 LicenseSetter = Callable[[str, list[str]], Awaitable[None]]
@@ -38,123 +38,125 @@ class ClaimedByAnother(GoToError):
         )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
-    plan: Plan
+    """What the export of one plan did. `licenses` is the license set the user holds after it
+    (None: not touched). `partial`: the SCIM write was done but the license change failed."""
+
     ok: bool
-    link: Link | None  # the link to store (None: delete the stored link)
-    error: GoToError | None = None
     target_id: str = ""
-    # The SCIM write was done but the license change failed: the link is stored all the same
-    # (with the licenses held before) and the failure is logged and escrowed.
+    target_name: str = ""
+    matched_by: str = ""
+    licenses: list[str] | None = None
+    error: GoToError | None = None
     partial: bool = False
+    adopted: bool = False  # a create met a 409 and took the existing GoTo user over
+    steps: tuple[ProvisioningStep, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class _Doing:
+    """What the export has done so far (its steps and the GoTo object it wrote)."""
+
+    target_id: str
+    target_name: str = ""
+    matched_by: str = ""
+    adopted: bool = False
+    steps: list[ProvisioningStep] = field(default_factory=list)
+
+    def step(self, name: str, description: str) -> None:
+        self.steps.append(ProvisioningStep(name, StepType.EXPORT, Status.SUCCESS, description))
+
+    def failed(self, exc: GoToError, description: str | None = None) -> None:
+        self.steps.append(
+            ProvisioningStep(
+                "EntryExportError", StepType.EXPORT, Status.FAILURE, description or str(exc), {"code": exc.code}
+            )
+        )
 
 
 async def export(
     plan: Plan,
     scim: GoToScimClient,
     target: dict[str, Any] | None,
-    read_at: datetime,
     set_licenses: LicenseSetter | None = None,
     owner_of: OwnerLookup | None = None,
 ) -> Outcome:
     """Applies the plan's action, then its license change; never raises a GoToError (it is
     returned in the outcome). `owner_of` guards the adoption of an existing GoTo user on 409."""
+    doing = _Doing(plan.target_id, plan.target_name, plan.matched_by)
     try:
         if plan.kind is Kind.CREATE:
-            outcome = await _create(plan, scim, read_at, owner_of)
+            await _create(plan, scim, doing, owner_of)
         elif plan.kind in (Kind.UPDATE, Kind.ENABLE):
-            outcome = await _update(plan, scim, target or {}, read_at)
+            await _update(plan, scim, target or {}, doing)
         elif plan.kind is Kind.DISABLE:
-            outcome = await _disable(plan, scim, target or {}, read_at)
+            await _disable(plan, scim, target or {}, doing)
         elif plan.kind is Kind.DELETE:
             await scim.delete_user(plan.target_id)
-            _step(plan, "EntryExportDelete", f"Deleted GoTo user {plan.target_id}")
-            return Outcome(plan, True, None, target_id=plan.target_id)
+            doing.step("EntryExportDelete", f"Deleted GoTo user {plan.target_id}")
+            return _done(doing, ok=True)
         else:
             raise ValueError(f"nothing to export for a {plan.kind} plan")
     except GoToError as exc:
-        plan.steps.append(
-            ProvisioningStep("EntryExportError", StepType.EXPORT, Status.FAILURE, str(exc), {"code": exc.code})
-        )
-        return Outcome(plan, False, plan.link, exc, plan.target_id)
-    return await _licenses(outcome, set_licenses)
+        doing.failed(exc)
+        return _done(doing, ok=False, error=exc)
+    return await _licenses(plan, doing, set_licenses)
 
 
-async def _licenses(outcome: Outcome, set_licenses: LicenseSetter | None) -> Outcome:
+def _done(doing: _Doing, **kwargs: Any) -> Outcome:
+    return Outcome(
+        target_id=doing.target_id,
+        target_name=doing.target_name,
+        matched_by=doing.matched_by,
+        adopted=doing.adopted,
+        steps=tuple(doing.steps),
+        **kwargs,
+    )
+
+
+async def _licenses(plan: Plan, doing: _Doing, set_licenses: LicenseSetter | None) -> Outcome:
     """After the SCIM write: the license change, if the plan has one (Admin API)."""
-    plan, link = outcome.plan, outcome.link
-    if plan.licenses is None or set_licenses is None or link is None:
-        return outcome
+    if plan.licenses is None or set_licenses is None:
+        return _done(doing, ok=True)
     held, wanted = plan.licenses
     try:
-        await set_licenses(outcome.target_id or plan.target_id, wanted)
+        await set_licenses(doing.target_id, wanted)
     except GoToError as exc:
         what = "assign" if wanted else "release"
-        plan.steps.append(
-            ProvisioningStep(
-                "EntryExportError",
-                StepType.EXPORT,
-                Status.FAILURE,
-                f"could not {what} licenses {wanted or held}: {exc}",
-                {"code": exc.code},
-            )
-        )
-        return Outcome(plan, False, link, exc, outcome.target_id, partial=True)
-    link.licenses = list(wanted)
+        doing.failed(exc, f"could not {what} licenses {wanted or held}: {exc}")
+        return _done(doing, ok=False, error=exc, partial=True)
     if wanted:
-        _step(plan, "EntryExportUpdate", f"Set the licenses of GoTo user {outcome.target_id}: {', '.join(wanted)}")
+        doing.step("EntryExportUpdate", f"Set the licenses of GoTo user {doing.target_id}: {', '.join(wanted)}")
     else:
-        _step(plan, "EntryExportUpdate", f"Released the licenses of GoTo user {outcome.target_id}: {', '.join(held)}")
-    return outcome
+        doing.step("EntryExportUpdate", f"Released the licenses of GoTo user {doing.target_id}: {', '.join(held)}")
+    return _done(doing, ok=True, licenses=list(wanted))
 
 
-async def _create(plan: Plan, scim: GoToScimClient, read_at: datetime, owner_of: OwnerLookup | None) -> Outcome:
+async def _create(plan: Plan, scim: GoToScimClient, doing: _Doing, owner_of: OwnerLookup | None) -> None:
     resource = build_resource(plan.values)
     try:
         created = await scim.create_user(resource)
     except Conflict:
-        # Already there (an earlier run created it and was killed before storing the link, or
-        # an admin made it): adopt it by userName, then bring it in step, unless it is another
-        # Entra user's account.
+        # Already there (an admin made it, or a run died between the POST and its intent):
+        # adopt it by userName, then bring it in step, unless it is another Entra user's account.
         hits = await scim.find_users("userName", str(plan.values["userName"]))
         if len(hits) != 1:
             raise
         existing = hits[0]
         await _check_owner(plan, existing, owner_of)
-        plan.matched_by = "userName"
-        plan.target_id = str(existing["id"])
+        doing.matched_by, doing.target_id, doing.adopted = "userName", str(existing["id"]), True
+        doing.target_name = str(existing.get("userName", ""))
         changes = diff(plan.values, existing, None)
         if changes:
             merged = _merged(existing, changes)
-            await scim.update_user(plan.target_id, {p: new for p, (_, new) in changes.items()}, merged)
-        _step(plan, "EntryExportAdd", f"GoTo user {plan.values['userName']} existed; linked it (adopted)")
-        return Outcome(plan, True, _link(plan, read_at, matched_by="userName"), target_id=plan.target_id)
-    plan.target_id = str(created.get("id", ""))
-    plan.target_name = str(created.get("userName", plan.values.get("userName", "")))
-    _step(plan, "EntryExportAdd", f"Created GoTo user {plan.target_name} ({plan.target_id})")
-    return Outcome(plan, True, _link(plan, read_at, matched_by="created"), target_id=plan.target_id)
-
-
-async def _update(plan: Plan, scim: GoToScimClient, target: dict[str, Any], read_at: datetime) -> Outcome:
-    changes = {path: new for path, (_, new) in plan.changes.items()}
-    if changes:  # none: only the licenses change
-        await scim.update_user(plan.target_id, changes, _merged(target, plan.changes))
-        _step(plan, "EntryExportUpdate", f"Updated GoTo user {plan.target_id}: {', '.join(sorted(changes))}")
-    matched_by = plan.link.matched_by if plan.link else plan.matched_by
-    return Outcome(plan, True, _link(plan, read_at, matched_by=matched_by), target_id=plan.target_id)
-
-
-async def _disable(plan: Plan, scim: GoToScimClient, target: dict[str, Any], read_at: datetime) -> Outcome:
-    if "active" in plan.changes:  # absent: already disabled, only its licenses are released
-        await scim.disable_user(plan.target_id, _merged(target, {"active": (True, False)}))
-        _step(plan, "EntryExportUpdate", f"Disabled GoTo user {plan.target_id} (active=false)")
-    link = copy.copy(plan.link) if plan.link else None
-    if link is not None:
-        link.active = False
-        link.exported = {**link.exported, "active": False}
-        link.applied_at = read_at
-    return Outcome(plan, True, link, target_id=plan.target_id)
+            await scim.update_user(doing.target_id, {p: new for p, (_, new) in changes.items()}, merged)
+        doing.step("EntryExportAdd", f"GoTo user {plan.values['userName']} existed; linked it (adopted)")
+        return
+    doing.target_id = str(created.get("id", ""))
+    doing.target_name = str(created.get("userName", plan.values.get("userName", "")))
+    doing.matched_by = "created"
+    doing.step("EntryExportAdd", f"Created GoTo user {doing.target_name} ({doing.target_id})")
 
 
 async def _check_owner(plan: Plan, existing: dict[str, Any], owner_of: OwnerLookup | None) -> None:
@@ -168,31 +170,22 @@ async def _check_owner(plan: Plan, existing: dict[str, Any], owner_of: OwnerLook
         raise ClaimedByAnother(str(existing.get("userName", "")), owner)
 
 
+async def _update(plan: Plan, scim: GoToScimClient, target: dict[str, Any], doing: _Doing) -> None:
+    changes = {path: new for path, (_, new) in plan.changes.items()}
+    if changes:  # none: only the licenses change
+        await scim.update_user(plan.target_id, changes, _merged(target, plan.changes))
+        doing.step("EntryExportUpdate", f"Updated GoTo user {plan.target_id}: {', '.join(sorted(changes))}")
+
+
+async def _disable(plan: Plan, scim: GoToScimClient, target: dict[str, Any], doing: _Doing) -> None:
+    if "active" in plan.changes:  # absent: already disabled, only its licenses are released
+        await scim.disable_user(plan.target_id, _merged(target, {"active": (True, False)}))
+        doing.step("EntryExportUpdate", f"Disabled GoTo user {plan.target_id} (active=false)")
+
+
 def _merged(target: dict[str, Any], changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
     """The full resource after the changes (for servers that only take a PUT)."""
     merged = copy.deepcopy(target)
     for path, (_, new) in changes.items():
         set_value(merged, path, new)
     return merged
-
-
-def _link(plan: Plan, read_at: datetime, matched_by: str) -> Link:
-    previous = plan.link
-    exported = dict(previous.exported) if previous else {}
-    exported.update(plan.values)
-    return Link(
-        entra_id=plan.user.id,
-        goto_id=plan.target_id,
-        kind="user",
-        matched_by=matched_by or "created",
-        owned=True,
-        exported=exported,
-        licenses=list(previous.licenses) if previous else [],
-        active=True,
-        applied_at=read_at,
-        etag=previous.etag if previous else None,
-    )
-
-
-def _step(plan: Plan, name: str, description: str) -> None:
-    plan.steps.append(ProvisioningStep(name, StepType.EXPORT, Status.SUCCESS, description))

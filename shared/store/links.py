@@ -10,11 +10,11 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableEntity, UpdateMode
+from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
 
 from shared.model import Link
 
-from ._base import Repository, row_missing, storage_call, submit_batches, upsert
+from ._base import MAX_BATCH_OPERATIONS, Operation, Repository, row_missing, storage_call, submit_batches, upsert
 from ._codec import bounded_json, bounded_text, check_key, dt_from_entity, dt_to_entity, from_json
 from .errors import ConcurrencyError
 
@@ -52,6 +52,22 @@ def link_from_entity(entity: TableEntity) -> Link:
         etag=entity.metadata.get("etag"),
         pending=bool(entity.get("pending", False)),
     )
+
+
+def _conditional(write: Link | tuple[str, str, str | None]) -> Operation:
+    if isinstance(write, Link):
+        entity = link_to_entity(write)
+        if write.etag is None:
+            return ("create", entity)
+        return ("update", entity, {"mode": UpdateMode.REPLACE, "etag": write.etag, "match_condition": _IF_SAME})
+    kind, entra_id, etag = write
+    keys = {"PartitionKey": kind, "RowKey": entra_id}
+    if etag is None:
+        return ("delete", keys)
+    return ("delete", keys, {"etag": etag, "match_condition": _IF_SAME})
+
+
+_IF_SAME = MatchConditions.IfNotModified
 
 
 class LinkRepository(Repository):
@@ -125,6 +141,37 @@ class LinkRepository(Repository):
             if not entity.get("pending"):
                 return str(entity["RowKey"])
         return None
+
+    @storage_call
+    async def write_many_if_unchanged(self, writes: list[Link | tuple[str, str, str | None]]) -> list[str]:
+        """Conditional writes in transactions: a Link is written only if its row still has
+        `link.etag` (None: only if there is no row); a (kind, entra_id, etag) tuple deletes the
+        row on the same condition (etag None: whatever is stored). A transaction that loses a
+        race is written one row at a time; returns the Entra ids whose write lost."""
+        by_kind: dict[str, list[Link | tuple[str, str, str | None]]] = {}
+        for write in writes:
+            by_kind.setdefault(write.kind if isinstance(write, Link) else write[0], []).append(write)
+        lost: list[str] = []
+        for group in by_kind.values():
+            for start in range(0, len(group), MAX_BATCH_OPERATIONS):
+                lost += await self._write_chunk(group[start : start + MAX_BATCH_OPERATIONS])
+        return lost
+
+    async def _write_chunk(self, chunk: list[Link | tuple[str, str, str | None]]) -> list[str]:
+        """One transaction; if it loses a race, each write on its own (the others still land)."""
+        operations = [_conditional(w) for w in chunk]
+        try:
+            await submit_batches(self._table, operations)
+            return []
+        except TableTransactionError:
+            pass
+        lost: list[str] = []
+        for write, operation in zip(chunk, operations, strict=True):
+            try:
+                await submit_batches(self._table, [operation])
+            except (TableTransactionError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                lost.append(write.entra_id if isinstance(write, Link) else write[1])
+        return lost
 
     @storage_call
     async def put_many(self, links: Iterable[Link]) -> list[Link]:
