@@ -16,13 +16,15 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from shared import telemetry
-from shared.engine.evidence import first_absent
+from shared.engine.commit import Committer
+from shared.engine.effects import Context, Effects, Record, user_effects
 from shared.engine.export import Outcome, export
+from shared.engine.gate import STALE, Decision, decide, held_reason, is_stale
 from shared.engine.groups import sync_groups
 from shared.engine.guard import (
     DELETION_QUARANTINE,
@@ -32,12 +34,13 @@ from shared.engine.guard import (
     failure_quarantine,
 )
 from shared.engine.licenses import DEFAULT_ACCESS, LicenseMap, config_digest, resolve_names
-from shared.engine.plan import DELETION_UNCONFIRMED, Kind, Plan, Policy, failed_read, plan_user
+from shared.engine.plan import Kind, Plan, Policy, failed_read, plan_user
 from shared.engine.reading import Candidate, NeedsFullRead, Orphan, Reading, ReadResult, snapshot_hash
 from shared.entra.reader import DeltaExpired, EntraReader, GraphReadError
 from shared.goto.admin import GoToAdminClient
 from shared.goto.errors import AuthError
 from shared.goto.scim import GoToScimClient
+from shared.goto.token_store import CredentialStoreError
 from shared.mapping import MappingConfig, SourceContext, evaluate_user, load_mapping
 from shared.model import (
     Action,
@@ -47,7 +50,6 @@ from shared.model import (
     Initiator,
     JobState,
     Link,
-    ModifiedProperty,
     ProvisioningLogEntry,
     SourceUser,
     Status,
@@ -55,15 +57,13 @@ from shared.model import (
 )
 from shared.settings import Settings
 from shared.store import Store
-from shared.store.errors import ConcurrencyError
-from shared.store.lease import Lease, LeaseHeartbeat, LeaseLost
+from shared.store.lease import LeaseHeartbeat, LeaseLost
 
 log = logging.getLogger("gotosync.cycle")
 
 LEASE_NAME = "cycle"
 CHECKPOINT_EVERY = 200  # objects, or
 CHECKPOINT_SECONDS = 3.0  # seconds, whichever comes first: `gotosync status` shows live progress
-LOG_BATCH = 100
 DUPLICATE_QUARANTINE = "DuplicateTargetValues"
 
 ProgressCallback = Callable[[CycleProgress], None]
@@ -76,7 +76,7 @@ class CycleResult:
     dry_run: bool
     started: datetime
     ended: datetime
-    plans: list[Plan] = field(default_factory=list)
+    plans: list[Record] = field(default_factory=list)  # each object's plan, gate decision and outcome
     by_action: dict[str, int] = field(default_factory=dict)
     by_status: dict[str, int] = field(default_factory=dict)
     staged: int = 0
@@ -247,7 +247,7 @@ class SyncEngine:
 
 
 class _Run:
-    """The state of one running cycle."""
+    """One run through the pipeline: read, plan, gate, export, effects, commit."""
 
     def __init__(
         self,
@@ -273,20 +273,14 @@ class _Run:
             cycle_id=cycle_id, kind=kind, initiated_by=initiated_by, started=self.started, dry_run=dry_run
         )
         self.counts: Counter[str] = Counter()
-        self.pending_logs: list[ProvisioningLogEntry] = []
-        self.pending_links: list[Link] = []
+        self.commit = Committer(engine.store, batched=kind is not CycleKind.TARGETED, dry_run=dry_run)
         self.checkpointing = asyncio.Lock()
         self.exports_done = 0
         self.attempted = 0  # objects this run tried to write (or could not plan): the failure share's base
         self.failed = 0
         self.last_checkpoint = time.monotonic()
         self.licenses: LicenseMap | None = None
-        self.guard_reason = ""
-        self.confirm_after = timedelta(seconds=engine.settings.deletion_confirmation_seconds)
-
-    @property
-    def lease(self) -> Lease | None:
-        return self.heartbeat.lease if self.heartbeat is not None else None
+        self.held = ""  # why this run's disables and deletes are held ("" = they are not)
 
     # ---------------------------------------------------------------- running
 
@@ -296,14 +290,13 @@ class _Run:
             await self.e.store.job.update(self._take_current)
         async with self._guarded():
             read = await self._read(job)
-            plans, staged = await self._plan(read, job)
+            records = await self._run(read, job)
             if not self.dry_run:
-                await self._export_all(plans, read.escrowed)
                 self._log_orphans(read.orphans)
                 if self.e.settings.provision_groups:
                     await self._sync_groups(read.snapshot)
-                await self._finish(read, staged)
-            return self._result([p for p, _ in plans], staged)
+                await self._finish(read, sum(1 for r in records if r.staged))
+            return self._result(records)
 
     def _take_current(self, job: JobState) -> None:
         job.current = self.state  # fences out any earlier holder's checkpoints (see _fenced)
@@ -325,18 +318,41 @@ class _Run:
         async with self._guarded():
             read = await Reading(self.e).targeted(user_ids)
             read.managed = job.managed_users
-            plans, staged = await self._plan(read, job)
-            if not self.dry_run:
-                wanted = set(user_ids)
-                escrowed = {e.entra_id for e in await self.e.store.escrow.all() if e.entra_id in wanted}
-                await self._export_all(plans, escrowed)
-                if staged:
-                    await self._hold_deletions(staged)
-            return self._result([p for p, _ in plans], staged)
+            records = await self._run(read, job)
+            staged = sum(1 for r in records if r.staged)
+            if staged and not self.dry_run:
+                await self._hold_deletions(staged)
+            return self._result(records)
+
+    async def _run(self, read: ReadResult, job: JobState) -> list[Record]:
+        """Plan every candidate, gate the whole plan, then export and commit each object; the
+        objects whose link write lost a race are read and decided once more."""
+        plans = await self._plan(read, job)
+        decisions = self._gate(plans, job, read.managed)
+        if self.dry_run:
+            records = [Record(plan, decision) for (plan, _), decision in zip(plans, decisions, strict=True)]
+            for record in records:
+                self._count(record.log_action.value, record.log_status.value)
+            return records
+        records = await self._export_all(plans, decisions, read.escrowed)
+        await self.commit.flush()
+        if self.commit.conflicts:
+            await self._redecide(self.commit.conflicts)
+        return records
+
+    async def _redecide(self, user_ids: list[str]) -> None:
+        """Objects whose link write lost a race: another run wrote after our read. Read each
+        again and run it once more (a targeted run: it needs no lease)."""
+        ids = sorted(set(user_ids))
+        log.info("re-deciding %d object(s) whose link changed under this run", len(ids))
+        again = _Run(self.e, self.cycle_id, CycleKind.TARGETED, False, self.initiated_by, None, None, None)
+        result = await again.execute_targeted(ids)
+        for record in result.plans:
+            self._count(record.log_action.value, record.log_status.value)
 
     async def _sync_groups(self, assignments: dict[str, Assignment]) -> None:
         """Users first, then groups and memberships (Entra's order for group-capable apps)."""
-        await self._flush_logs()  # the users' links are batched: groups read them
+        await self.commit.flush()  # the users' links are batched: groups read them
         groups = await sync_groups(
             self.e,
             provision_groups=True,
@@ -347,25 +363,20 @@ class _Run:
         )
         for entry in groups.entries:
             self._count(entry.action.value, entry.status.value)
-        self.pending_logs.extend(groups.entries)
+        self.commit.add_logs(groups.entries)
         if groups.auth_error is not None:
             raise groups.auth_error  # _guarded quarantines the job and flushes the logs
 
     # ---------------------------------------------------------------- deciding
 
-    async def _plan(self, read: ReadResult, job: JobState) -> tuple[list[tuple[Plan, Candidate]], int]:
-        """Every candidate's plan, then the whole-plan checks (no userName twice; the deletion
-        guards). A dry run stops here: its counts are the plan's."""
+    async def _plan(self, read: ReadResult, job: JobState) -> list[tuple[Plan, Candidate]]:
+        """Every candidate's plan, then the whole-plan check: no userName twice."""
         if read.candidates:
             self.licenses = await self.e.license_map()
         plans = [(self._plan_one(c), c) for c in read.candidates]
         self.state.total = len(plans)
         await self._refuse_duplicates([p for p, _ in plans], read.taken_names)
-        staged = self._apply_threshold([p for p, _ in plans], job, read.managed)
-        if self.dry_run:
-            for plan, _ in plans:
-                self._count(plan.log_action.value, plan.log_status.value)
-        return plans, staged
+        return plans
 
     def _plan_one(self, cand: Candidate) -> Plan:
         if cand.error is not None:
@@ -387,43 +398,38 @@ class _Run:
             await self._quarantine(DUPLICATE_QUARANTINE, reason.partition(": ")[2])
         raise PlanRefused(f"nothing was written: {reason}; fix the mapping, then restart")
 
-    def _apply_threshold(self, plans: list[Plan], job: JobState, managed: int | None) -> int:
-        """Entra's accidental-deletions guard, with a relative guard beside it: per run, disables
-        and deletes together. While the job is quarantined for it, every disable and delete waits
-        for the admin (allow deletes, or fix the cause and restart): nothing slips through a
-        cycle at a time."""
-        deprovisions = [p for p in plans if p.kind.deprovisions]
-        if not deprovisions or job.allow_deletes_once:
-            return 0
-        held = job.quarantine_reason.startswith(DELETION_QUARANTINE)
+    def _gate(self, plans: list[tuple[Plan, Candidate]], job: JobState, managed: int | None) -> list[Decision]:
+        """The deletion guards over the whole run, then one decision per plan."""
         base = managed if managed is not None else job.managed_users
-        exceeded = self.e.guard.exceeded(len(deprovisions), base)
-        if not held and exceeded is None:
-            return 0
-        why = "provisioning is quarantined for exceeding the deletion threshold" if held else str(exceeded)
-        self.guard_reason = f"{why} (guards: {self.e.guard.describe(base)})"
-        for plan in deprovisions:
-            plan.staged = True
-            plan.reason = f"staged: {self.guard_reason} ({plan.reason})"
-        return len(deprovisions)
+        deprovisions = sum(1 for p, _ in plans if p.kind.deprovisions)
+        held = held_reason(deprovisions, job, self.e.guard, base)
+        self.held = held or ""
+        return [
+            decide(writes=p.kind.writes, deprovisions=p.kind.deprovisions, plan_reason=p.reason, held=held)
+            for p, _ in plans
+        ]
 
     # ---------------------------------------------------------------- exporting
 
-    async def _export_all(self, plans: list[tuple[Plan, Candidate]], escrowed: set[str]) -> None:
+    async def _export_all(
+        self, plans: list[tuple[Plan, Candidate]], decisions: list[Decision], escrowed: set[str]
+    ) -> list[Record]:
         sem = asyncio.Semaphore(self.e.settings.cycle_concurrency)
         abort = asyncio.Event()
+        records: list[Record | None] = [None] * len(plans)
 
-        async def one(plan: Plan, cand: Candidate) -> None:
+        async def one(i: int) -> None:
             async with sem:
                 if abort.is_set():
                     return
                 if self.heartbeat is not None:
                     self.heartbeat.check()  # a lost lease stops every export not yet started
-                await self._process(plan, cand, escrowed)
+                plan, cand = plans[i]
+                records[i] = await self._process(plan, cand, decisions[i], plan.user.id in escrowed)
                 if self.stop_after is not None and self.exports_done >= self.stop_after:
                     abort.set()
 
-        tasks = [asyncio.create_task(one(p, c)) for p, c in plans]
+        tasks = [asyncio.create_task(one(i)) for i in range(len(plans))]
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -431,143 +437,65 @@ class _Run:
                 t.cancel()
         if abort.is_set():
             raise CycleInterrupted(f"cycle {self.cycle_id} stopped after {self.exports_done} exports")
+        return [r for r in records if r is not None]
 
-    async def _process(self, plan: Plan, cand: Candidate, escrowed: set[str]) -> None:
+    async def _process(self, plan: Plan, cand: Candidate, decision: Decision, escrowed: bool) -> Record:
         t0 = time.perf_counter()
+        decision, base = await self._before_export(plan, cand, decision)
         outcome: Outcome | None = None
-        if plan.kind.writes and not plan.staged and await self._stale(plan, cand):
-            plan.kind = Kind.SKIP
-            plan.reason = "a newer read of this user was already applied; this older read is dropped"
-        if plan.kind is Kind.CREATE and not plan.staged and not await self._record_intent(plan, cand):
-            plan.kind = Kind.SKIP
-            plan.reason = "another run linked this user meanwhile; the next run decides"
-        if plan.kind.writes and not plan.staged:
-            outcome = await self._write(plan, cand, escrowed)
-        else:
-            await self._settle(plan, cand, escrowed)
-        self._record(plan, outcome, t0)
-        await self._after_object()
-
-    async def _write(self, plan: Plan, cand: Candidate, escrowed: set[str]) -> Outcome:
-        set_licenses = self.e.set_licenses if self.licenses is not None else None
-        self.attempted += 1
-        outcome = await export(plan, self.e.scim, cand.match.target, cand.read_at, set_licenses, self._owner_of)
-        self.exports_done += 1
-        store = self.e.store
-        if outcome.ok:
-            if outcome.link is None:
-                await store.links.delete(plan.user.id, "user")
-            else:
-                await self._put_link(outcome.link)
-            if plan.user.id in escrowed:
-                await store.escrow.clear(plan.user.id, "user")
-            return outcome
-        assert outcome.error is not None
-        self.failed += 1
-        if outcome.partial and outcome.link is not None:
-            await self._put_link(outcome.link)  # the SCIM write was done: keep what it did
-        if isinstance(outcome.error, AuthError):
-            raise outcome.error
-        await store.escrow.record_failure(
-            plan.user.id,
-            "user",
-            outcome.error.code,
-            _failure_reason(outcome),
-            utcnow(),
-            evidence=plan.user.evidence if plan.kind.deprovisions else "",
-            absent_since=cand.escrow.absent_since if cand.escrow and plan.user.hard_deleted else None,
+        if decision.export:
+            set_licenses = self.e.set_licenses if self.licenses is not None else None
+            outcome = await export(plan, self.e.scim, cand.match.target, set_licenses, self._owner_of)
+            self.exports_done += 1
+        record = Record(plan, decision, outcome)
+        ctx = Context(
+            cycle_id=self.cycle_id,
+            run=self.kind,
+            initiated_by=self.initiated_by,
+            read_at=cand.read_at,
+            base=base,
+            matched=cand.match.target,
+            escrow=cand.escrow,
+            escrowed=escrowed,
+            confirm_after_s=float(self.e.settings.deletion_confirmation_seconds),
+            duration_ms=int((time.perf_counter() - t0) * 1000),
         )
-        return outcome
+        effects = user_effects(record, ctx)
+        await self.commit.apply(effects)
+        self._tally(effects)
+        if outcome is not None and isinstance(outcome.error, AuthError):
+            raise outcome.error
+        await self._after_object()
+        return record
+
+    async def _before_export(self, plan: Plan, cand: Candidate, decision: Decision) -> tuple[Decision, Link | None]:
+        """The last reads before a write: a cycle's read may be older than a webhook's write that
+        landed meanwhile (the stale-write guard); a create records its intent first. Returns the
+        decision and the link row (with its ETag) the object's link write will be conditional on."""
+        if not decision.export:
+            return decision, cand.link
+        if plan.kind is Kind.CREATE:
+            written = await self.commit.intent(_intent(plan, cand))
+            if written is None:
+                return replace(STALE, reason="another run linked this user meanwhile; the next run decides"), cand.link
+            return decision, written
+        if self.kind is CycleKind.TARGETED:
+            return decision, cand.link  # read a moment ago; the conditional write catches a race
+        current = await self.e.store.links.get(plan.user.id, "user")
+        if is_stale(cand.link, current, cand.read_at):
+            return STALE, current
+        return decision, current
 
     async def _owner_of(self, goto_id: str) -> str | None:
         return await self.e.store.links.owner_of(goto_id)
 
-    async def _settle(self, plan: Plan, cand: Candidate, escrowed: set[str]) -> None:
-        """What a plan that writes nothing to GoTo leaves in the store."""
-        store = self.e.store
-        if plan.kind is Kind.NONE and (cand.link is None or cand.link.pending) and cand.match.target is not None:
-            # Matched an existing GoTo user that is already in step: link it, nothing to write.
-            await self._put_link(
-                Link(
-                    entra_id=plan.user.id,
-                    goto_id=plan.target_id,
-                    matched_by=cand.match.matched_by,
-                    exported=dict(plan.values),
-                    applied_at=cand.read_at,
-                    etag=cand.link.etag if cand.link else None,
-                )
-            )
-        elif plan.kind is Kind.FAIL:
-            self.attempted += 1
-            self.failed += 1
-            await store.escrow.record_failure(plan.user.id, "user", plan.error_code, plan.reason, utcnow())
-        elif plan.error_code == DELETION_UNCONFIRMED and not self.dry_run:
-            since = first_absent(cand.escrow, cand.read_at)
-            await store.escrow.record_failure(
-                plan.user.id,
-                "user",
-                DELETION_UNCONFIRMED,
-                plan.reason,
-                utcnow(),
-                absent_since=since,
-                due=since + self.confirm_after,
-            )
-        elif plan.staged and not self.dry_run:
-            # Held, not forgotten: escrowed so that every later cycle (incremental ones too,
-            # whose delta has moved on) re-evaluates the user until the admin decides.
-            await store.escrow.record_failure(
-                plan.user.id, "user", "StagedDelete", plan.reason, utcnow(), evidence=plan.user.evidence
-            )
-        else:
-            await self._forget(plan, cand, escrowed)
-
-    async def _forget(self, plan: Plan, cand: Candidate, escrowed: set[str]) -> None:
-        """Nothing to do for this user: clear its escrow entry, and drop a create intent that
-        never became a GoTo user (the user left scope before it was created)."""
-        if plan.user.id in escrowed and plan.kind in (Kind.NONE, Kind.SKIP):
-            await self.e.store.escrow.clear(plan.user.id, "user")
-        if cand.link is not None and cand.link.pending and cand.match.target is None and plan.kind is Kind.SKIP:
-            await self.e.store.links.delete(plan.user.id, "user")
-
-    async def _record_intent(self, plan: Plan, cand: Candidate) -> bool:
-        """Before a POST: a durable trace of the create (Entra id, the userName about to be
-        sent), so that a crash between the POST and the link write is found by the next run.
-        False when another run changed the link meanwhile."""
-        if self.dry_run:
-            return True
-        intent = Link(
-            entra_id=plan.user.id,
-            goto_id="",
-            matched_by="intent",
-            exported=dict(plan.values),
-            active=True,
-            applied_at=cand.read_at,
-            pending=True,
-            etag=cand.link.etag if cand.link is not None else None,
-        )
-        try:
-            written = await self.e.store.links.put_if_unchanged(intent)
-        except ConcurrencyError:
-            return False
-        plan.link = written if plan.link is None or plan.link.pending else plan.link
-        if cand.link is None or cand.link.pending:
-            cand.link = written
-        return True
-
-    def _record(self, plan: Plan, outcome: Outcome | None, t0: float) -> None:
-        status = plan.log_status if outcome is None else (Status.SUCCESS if outcome.ok else Status.FAILURE)
-        error_code = plan.error_code if outcome is None or outcome.ok else outcome.error.code  # type: ignore[union-attr]
-        reason = plan.reason if outcome is None or outcome.ok else _failure_reason(outcome)
-        self._count(plan.log_action.value, status.value)
-        # Objects already in step are logged by full cycles and by on-demand requests (an admin
-        # who asks about a user expects an answer in the log), not by incremental runs.
-        if plan.kind is not Kind.NONE or self.kind is CycleKind.INITIAL or self.initiated_by is Initiator.ON_DEMAND:
-            self.pending_logs.append(self._entry(plan, status, error_code, reason, t0))
+    def _tally(self, effects: Effects) -> None:
+        self._count(effects.action, effects.status)
+        self.attempted += effects.attempted
+        self.failed += effects.failed
         self.state.processed += 1
 
     async def _after_object(self) -> None:
-        if len(self.pending_logs) >= LOG_BATCH or len(self.pending_links) >= LOG_BATCH:
-            await self._flush_logs()
         now = time.monotonic()
         due = self.state.processed % CHECKPOINT_EVERY == 0 or now - self.last_checkpoint >= CHECKPOINT_SECONDS
         if due and not self.checkpointing.locked():
@@ -576,48 +504,11 @@ class _Run:
                 self.last_checkpoint = now
                 await self._checkpoint()
 
-    async def _put_link(self, link: Link) -> None:
-        """Targeted runs write links at once (others race with them); a cycle writes them in
-        batches with its log entries. A cycle killed before a batch is written loses no user:
-        each create left its intent, by which the next run finds the GoTo user."""
-        if self.kind is CycleKind.TARGETED:
-            await self.e.store.links.put(link)
-        else:
-            self.pending_links.append(link)
-
-    async def _stale(self, plan: Plan, cand: Candidate) -> bool:
-        """A cycle's read can be older than a webhook's write that landed meanwhile (or the
-        reverse): the link's applied-at says when the read behind the last export was taken.
-        Without a link at read time there is nothing to be stale against: a create racing
-        another create meets GoTo's 409 and adopts the user."""
-        if cand.link is None or cand.link.pending:
-            return False
-        current = await self.e.store.links.get(plan.user.id, "user")
-        return bool(current and current.applied_at and current.applied_at > cand.read_at)
-
-    def _entry(self, plan: Plan, status: Status, error_code: str, reason: str, t0: float) -> ProvisioningLogEntry:
-        return ProvisioningLogEntry(
-            cycle_id=self.cycle_id,
-            change_id=str(uuid.uuid4()),
-            action=plan.log_action,
-            status=status,
-            source_id=plan.user.id,
-            source_name=plan.user.upn or _exported_name(plan.link) or plan.user.display_name,
-            target_id=plan.target_id,
-            target_name=plan.target_name or str(plan.values.get("userName", "")),
-            initiated_by=self.initiated_by,
-            reason=reason,
-            error_code=error_code,
-            modified=_modified(plan),
-            steps=list(plan.steps),
-            duration_ms=int((time.perf_counter() - t0) * 1000),
-            evidence=plan.evidence if plan.kind.deprovisions or plan.staged else "",
-        )
-
     def _log_orphans(self, orphans: list[Orphan]) -> None:
+        entries = []
         for orphan in orphans:
             self._count(Action.OTHER.value, Status.WARNING.value)
-            self.pending_logs.append(
+            entries.append(
                 ProvisioningLogEntry(
                     cycle_id=self.cycle_id,
                     change_id=str(uuid.uuid4()),
@@ -633,6 +524,7 @@ class _Run:
                     error_code="OrphanedTargetEntry",
                 )
             )
+        self.commit.add_logs(entries)
 
     def _count(self, action: str, status: str) -> None:
         self.counts[f"{action}/{status}"] += 1
@@ -642,32 +534,24 @@ class _Run:
         if self.on_progress is not None:
             self.on_progress(self.state)
 
-    async def _flush_logs(self) -> None:
-        if self.pending_links and not self.dry_run:
-            links, self.pending_links = self.pending_links, []
-            await self.e.store.links.put_many(links)
-        if self.pending_logs and not self.dry_run:
-            batch, self.pending_logs = self.pending_logs, []
-            await self.e.store.logs.write(batch)
-
     # ---------------------------------------------------------------- job state
 
     @contextlib.asynccontextmanager
     async def _guarded(self) -> AsyncIterator[None]:
         """GoTo refusing the credentials quarantines the job (Entra's EncounteredQuarantineException);
-        whatever happens, the log entries written so far are flushed (unless the lease is lost:
+        whatever happens, the effects computed so far are committed (unless the lease is lost:
         then another holder owns the job and nothing more is written)."""
         try:
             yield
         except AuthError as exc:
-            await self._quarantine("EncounteredQuarantineException", f"GoTo refused the credentials: {exc}")
+            await self._quarantine("EncounteredQuarantineException", _credentials_problem(exc))
             raise
         except (GraphReadError, PlanRefused) as exc:
             await self._note_stop(exc)
             raise
         finally:
             if self.heartbeat is None or not self.heartbeat.lost.is_set():
-                await self._flush_logs()
+                await self.commit.flush()
 
     def _fenced(self, job: JobState) -> None:
         """Job writes of a cycle are refused once another cycle has taken the job over."""
@@ -677,7 +561,7 @@ class _Run:
     async def _checkpoint(self) -> None:
         if self.dry_run:
             return
-        await self._flush_logs()
+        await self.commit.flush()
         if self.kind is CycleKind.TARGETED:
             return  # a targeted run is not the job's cycle: it leaves the cycle status alone
         snapshot = CycleProgress(**{**self.state.__dict__})
@@ -691,7 +575,7 @@ class _Run:
             await self.heartbeat.renew_now()
 
     async def _finish(self, read: ReadResult, staged: int) -> None:
-        await self._flush_logs()
+        await self.commit.flush()
         if self.heartbeat is not None:
             self.heartbeat.check()
         digest = snapshot_hash(read.snapshot)
@@ -702,6 +586,7 @@ class _Run:
         done = CycleProgress(**{**self.state.__dict__})
         failing = failure_quarantine(self.failed, self.attempted)
         managed = read.managed
+        held = self.held
 
         def mutate(job: JobState) -> None:
             self._fenced(job)
@@ -713,7 +598,7 @@ class _Run:
             job.staged_deletes = staged
             if managed is not None:
                 job.managed_users = managed
-            _settle_quarantine(job, staged, self.guard_reason, failing, self.failed)
+            _settle_quarantine(job, staged, held, failing, self.failed)
             job.allow_deletes_once = False
             job.last_stop, job.last_stop_at = "", None
             if failing is None:
@@ -724,7 +609,7 @@ class _Run:
             log.error("%s", failing)
 
     async def _hold_deletions(self, staged: int) -> None:
-        reason = self.guard_reason
+        reason = self.held
 
         def mutate(job: JobState) -> None:
             if not job.quarantine_reason.startswith(DELETION_QUARANTINE):
@@ -758,7 +643,7 @@ class _Run:
 
         await self.e.store.job.update(mutate)
 
-    def _result(self, plans: list[Plan], staged: int) -> CycleResult:
+    def _result(self, records: list[Record]) -> CycleResult:
         by_action: Counter[str] = Counter()
         by_status: Counter[str] = Counter()
         for key, n in self.counts.items():
@@ -771,11 +656,32 @@ class _Run:
             dry_run=self.dry_run,
             started=self.started,
             ended=utcnow(),
-            plans=plans,
+            plans=records,
             by_action=dict(by_action),
             by_status=dict(by_status),
-            staged=staged,
+            staged=sum(1 for r in records if r.staged),
         )
+
+
+def _intent(plan: Plan, cand: Candidate) -> Link:
+    """The create intent: the Entra id and the values about to be sent (the userName among
+    them), written before the POST so that a crash after it leaves a trace."""
+    return Link(
+        entra_id=plan.user.id,
+        goto_id="",
+        matched_by="intent",
+        exported=dict(plan.values),
+        active=True,
+        applied_at=cand.read_at,
+        pending=True,
+        etag=cand.link.etag if cand.link is not None else None,
+    )
+
+
+def _credentials_problem(exc: AuthError) -> str:
+    if isinstance(exc, CredentialStoreError):
+        return f"the GoTo credentials could not be read from their store: {exc}"
+    return f"GoTo refused the credentials: {exc}"
 
 
 def _settle_quarantine(job: JobState, staged: int, guard_reason: str, failing: str | None, failures: int) -> None:
@@ -801,22 +707,3 @@ def _settle_quarantine(job: JobState, staged: int, guard_reason: str, failing: s
 
 class CycleInterrupted(Exception):
     """The cycle stopped before its end (a function timeout, or `stop_after` in tests)."""
-
-
-def _exported_name(link: Link | None) -> str:
-    """A deleted user comes back from delta with its id only: name it by what we last sent."""
-    value = link.exported.get("userName") if link else None
-    return value if isinstance(value, str) else ""
-
-
-def _modified(plan: Plan) -> list[ModifiedProperty]:
-    return [ModifiedProperty(name, old, new) for name, old, new in plan.shown_changes()]
-
-
-def _failure_reason(outcome: Outcome) -> str:
-    if not outcome.partial:
-        return str(outcome.error)
-    plan = outcome.plan
-    what = "assigned" if plan.licenses and plan.licenses[1] else "released"
-    done = {Kind.CREATE: "created", Kind.DISABLE: "disabled"}.get(plan.kind, "updated")
-    return f"the GoTo user was {done}, but its licenses could not be {what}: {outcome.error}"

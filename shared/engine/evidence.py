@@ -76,13 +76,6 @@ def _absent(read: UserRead, escrow: EscrowEntry | None, confirm_after: timedelta
     return SourceUser(uid, {"id": uid}, absent_unconfirmed=True, evidence=evidence)
 
 
-def first_absent(escrow: EscrowEntry | None, read_at: datetime) -> datetime:
-    """When the user was first seen absent: kept across absent reads until one confirms it."""
-    if escrow is not None and escrow.absent_since is not None:
-        return escrow.absent_since
-    return read_at
-
-
 def deprovision_evidence(user: SourceUser, failed_check: str) -> str:
     """What a disable or delete of `user` rests on, for the log: the failed scope check and how
     the state it saw was read."""

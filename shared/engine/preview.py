@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.engine.plan import REDACTED, Match, Plan, plan_user
+from shared.engine.effects import Record
+from shared.engine.gate import NOTHING
+from shared.engine.plan import REDACTED, Match, plan_user
 from shared.mapping import AttributeMapping, MappingConfig, SourceContext, evaluate_user
 from shared.model import Initiator, SourceUser
 from shared.ops.on_demand import Resolved, resolve_user
@@ -42,7 +44,7 @@ class AttributePreview:
 @dataclass
 class Preview:
     requested: Resolved
-    plan: Plan
+    plan: Record
     creating: bool
     attributes: list[AttributePreview] = field(default_factory=list)
 
@@ -111,7 +113,7 @@ async def preview_user(rt: Runtime, given: str) -> Preview:
         # Neither assigned nor linked: the pipeline drops the user; plan it once for its scope.
         attrs = await rt.reader.get_user(requested.id, engine.select)
         source = SourceUser(requested.id, attrs or {"id": requested.id}, soft_deleted=attrs is None)
-        plan = plan_user(source, None, Match(None), engine.mapping, engine.policy)
+        plan = Record(plan_user(source, None, Match(None), engine.mapping, engine.policy), NOTHING)
     creating = plan.link is None and not plan.target_id
     user = plan.user
     ctx = SourceContext(

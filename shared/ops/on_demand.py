@@ -10,6 +10,7 @@ run that plans without writing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,7 +24,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from shared.engine.cycle import CycleResult
-from shared.engine.plan import Match, Plan, plan_user
+from shared.engine.effects import Record
+from shared.engine.gate import NOTHING
+from shared.engine.plan import Match, plan_user
 from shared.entra.reader import EntraReader, GraphReadError
 from shared.model import Initiator, SourceUser, StepType
 from shared.ops import InvalidInput, NotFound
@@ -130,13 +133,13 @@ class OnDemandResult:
     members: int | None = None  # for a group: how many users it has
     # Users the engine skipped without a plan (never provisioned and not in scope): planned
     # here with the engine's own pure function, to show the scope checks that failed.
-    out_of_scope: list[Plan] = field(default_factory=list)
+    out_of_scope: list[Record] = field(default_factory=list)
 
     @property
     def dry_run(self) -> bool:
         return self.result.dry_run
 
-    def objects(self) -> list[tuple[Plan, bool]]:
+    def objects(self) -> list[tuple[Record, bool]]:
         """(plan, went through the engine) in a stable order."""
         pairs = [(p, True) for p in self.result.plans] + [(p, False) for p in self.out_of_scope]
         return sorted(pairs, key=lambda pair: (pair[0].user.upn or pair[0].user.id).lower())
@@ -203,18 +206,18 @@ async def provision_on_demand(
     return OnDemandResult(requested, result, members, out_of_scope)
 
 
-async def _plan_unassigned(rt: Runtime, user_ids: list[str]) -> list[Plan]:
+async def _plan_unassigned(rt: Runtime, user_ids: list[str]) -> list[Record]:
     """The engine drops users with no link and no assignment before planning; read each once
     more to show its import and scope steps (the engine's plan_user, no matching, no export)."""
     sem = asyncio.Semaphore(EXPLAIN_CONCURRENCY)
 
-    async def one(uid: str) -> Plan:
+    async def one(uid: str) -> Record:
         async with sem:
             attrs = await rt.reader.get_user(uid, rt.engine.select)
         source = SourceUser(uid, attrs or {"id": uid}, assigned=False, soft_deleted=attrs is None)
         plan = plan_user(source, None, Match(None), rt.engine.mapping, rt.engine.policy)
-        plan.steps = [s for s in plan.steps if s.step_type is not StepType.MATCHING]
-        return plan
+        steps = tuple(s for s in plan.steps if s.step_type is not StepType.MATCHING)
+        return Record(dataclasses.replace(plan, steps=steps), NOTHING)
 
     return list(await asyncio.gather(*(one(uid) for uid in user_ids)))
 

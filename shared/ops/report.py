@@ -15,8 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from shared.engine.cycle import CycleResult
-from shared.engine.plan import Kind, Plan
-from shared.model import Status, StepType
+from shared.engine.effects import Record
+from shared.engine.plan import Kind
 
 
 def _label(path: str) -> str:
@@ -28,20 +28,17 @@ def _value(value: Any) -> str:
     return "—" if value is None else repr(value) if not isinstance(value, str) else value
 
 
-def changes_document(plan: Plan) -> list[dict[str, Any]]:
+def changes_document(plan: Record) -> list[dict[str, Any]]:
     return [{"attribute": path, "old": old, "new": new} for path, old, new in plan.shown_changes()]
 
 
-def outcome_of(plan: Plan) -> tuple[str, str]:
-    """(status, error code) of a plan after the engine ran it: an export that GoTo refused
-    leaves an EntryExportError step carrying the code, while the plan still says Success."""
-    for step in plan.steps:
-        if step.step_type is StepType.EXPORT and step.status is Status.FAILURE:
-            return Status.FAILURE.value, str(step.details.get("code", ""))
+def outcome_of(plan: Record) -> tuple[str, str]:
+    """(status, error code) of an object after the engine ran it: the export's outcome when it
+    was exported, else the plan's."""
     return plan.log_status.value, plan.error_code
 
 
-def plan_document(plan: Plan, *, executed: bool = False) -> dict[str, Any]:
+def plan_document(plan: Record, *, executed: bool = False) -> dict[str, Any]:
     """One object's decision. `executed`: the plan went through export (its status is the outcome)."""
     status, error_code = outcome_of(plan) if executed else (plan.log_status.value, plan.error_code)
     return {
@@ -103,7 +100,7 @@ def print_result(console: Console, result: CycleResult, *, show_plan: bool | Non
         )
 
 
-def print_plans(console: Console, plans: list[Plan], *, executed: bool = False) -> None:
+def print_plans(console: Console, plans: list[Record], *, executed: bool = False) -> None:
     if not plans:
         console.print("no object needs a change")
         return
