@@ -271,8 +271,8 @@ def test_an_unresolved_key_vault_reference_for_the_bearer_token_is_a_clear_error
     from shared.runtime import goto_token_provider
 
     reference = "@Microsoft.KeyVault(VaultName=kv;SecretName=goto-access-token)"
-    settings = Settings.from_env({"SCIM_PROFILE": "scim2", "GOTO_ACCESS_TOKEN": reference})
+    # Refused as soon as the settings load (never sent as a token), naming the setting.
     with pytest.raises(SettingsError, match=r"GOTO_ACCESS_TOKEN is a Key Vault reference .* could not resolve"):
-        goto_token_provider(settings)
+        goto_token_provider(Settings.from_env({"SCIM_PROFILE": "scim2", "GOTO_ACCESS_TOKEN": reference}))
     token = goto_token_provider(Settings.from_env({"SCIM_PROFILE": "scim2", "GOTO_ACCESS_TOKEN": "s3cret"}))
     assert isinstance(token, StaticTokenProvider)

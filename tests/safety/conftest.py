@@ -3,13 +3,9 @@ journal read as "what was deprovisioned"."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-
-from shared.store.errors import StoreError  # noqa: F401  (re-exported for the tests)
-from tests.fixtures.world import World
+from tests.fixtures.world import ProvisionedWorld, World
 
 VISIBLE = {"active": "honour", "extension_attrs": "store"}
 DEPROVISIONS = {"disabled", "deleted", "removed-from-account"}
@@ -38,19 +34,4 @@ def active_accounts(world: World, user_name: str) -> list[dict[str, Any]]:
     return [u for u in world.goto.users() if str(u["userName"]).lower() == user_name.lower() and u["active"]]
 
 
-ProvisionedWorld = Callable[..., Awaitable[World]]
-
-
-@pytest.fixture
-def provisioned(make_world: Callable[..., World]) -> ProvisionedWorld:
-    """``await provisioned(users=12, assign=12, graph={...})``: a world after one initial cycle
-    (GoTo keeps `active` and externalId unless `goto` says otherwise)."""
-
-    async def make(**kwargs: Any) -> World:
-        kwargs["goto"] = {**VISIBLE, **kwargs.get("goto", {})}
-        world = make_world(**kwargs)
-        result = await world.cycle()
-        assert result.by_status.get("Failure", 0) == 0
-        return world
-
-    return make
+__all__ = ["VISIBLE", "ProvisionedWorld", "active_accounts", "creates", "deprovisions", "journal_mark"]
