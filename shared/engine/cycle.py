@@ -44,7 +44,7 @@ from shared.model import (
     utcnow,
 )
 from shared.settings import Settings
-from shared.store import Store
+from shared.store import Store, StoreError
 
 log = logging.getLogger("gotosync.cycle")
 
@@ -762,6 +762,10 @@ class _Run:
             job.last_success = done.ended  # the cycle ran to its end (per-object failures are escrowed)
 
         await self.e.store.job.update(mutate)
+        try:  # the console's list of last cycles; the job's own state is saved already
+            await self.e.store.cycles.append(done, staged=staged)
+        except StoreError as exc:
+            log.warning("cycle %s not added to the cycle history: %s", self.cycle_id, exc)
 
     async def _hold_deletions(self, staged: int) -> None:
         def mutate(job: JobState) -> None:
