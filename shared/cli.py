@@ -32,7 +32,7 @@ from shared.entra.reader import GraphReadError
 from shared.goto.errors import AuthError, GoToError
 from shared.mapping import ExpressionSyntaxError, MappingConfigError, MappingError, load_mapping
 from shared.model import CycleProgress, Initiator
-from shared.ops import CycleRunning, InvalidInput, NotFound, OpsError
+from shared.ops import CycleRunning, InvalidInput, NotFound, OpsError, audit
 from shared.ops.connection import AUTHORIZE_AGAIN, check_connection
 from shared.ops.control import allow_deletes, parse_scopes, restart, set_provisioning
 from shared.ops.logs_export import (
@@ -182,6 +182,12 @@ async def cmd_provision(settings: Settings, args: argparse.Namespace, console: C
         raise InvalidInput("user", "give a user (UPN, mail or object id) or --group")
     async with open_runtime(settings) as rt:
         outcome = await provision_on_demand(rt, user=args.user, group=args.group, dry_run=args.dry_run)
+        if not args.dry_run:
+            req = outcome.requested
+            target = f"{req.kind} {req.display_name} ({req.id})"
+            await audit.record(
+                rt.store, audit.cli_actor(), "provision", target=target, cycle_id=outcome.result.cycle_id
+            )
     if args.json:
         _print_json(outcome.document())
     else:
@@ -231,6 +237,7 @@ def _emit_control(console: Console, args: argparse.Namespace, doc: dict[str, Any
 async def cmd_start_stop(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     async with opened_store(settings) as store:
         result = await set_provisioning(store, args.command == "start")
+        await audit.record(store, audit.cli_actor(), result.operation)
     return _emit_control(console, args, result.document())
 
 
@@ -238,15 +245,18 @@ async def cmd_restart(settings: Settings, args: argparse.Namespace, console: Con
     scopes = parse_scopes([s for value in args.scope for s in value.split(",")])
     async with opened_store(settings) as store:
         doc = (await restart(store, scopes)).document()
+        await audit.record(store, audit.cli_actor(), "restart", target=", ".join(doc["scopes"]))
     return _emit_control(console, args, doc)
 
 
 async def cmd_allow_deletes(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     async with opened_store(settings) as store:
         doc = (await allow_deletes(store)).document()
+        await audit.record(store, audit.cli_actor(), "allow-deletes", detail={"heldDeletes": doc["heldDeletes"]})
     if args.now:
         async with open_runtime(settings) as rt:
             result = await rt.engine.run_cycle(initiated_by=Initiator.CLI)
+            await audit.record(rt.store, audit.cli_actor(), "run cycle", cycle_id=result.cycle_id)
         doc["cycle"] = result.summary()
     _emit_control(console, args, doc)
     if args.now and not args.json:

@@ -5,6 +5,7 @@ requester, and the audit trail that names who did what."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -16,7 +17,7 @@ from shared.realtime.queue import NotificationQueue
 from shared.store import AuditEntry
 from shared.store.subscriptions import SubscriptionRecord
 from tests.fixtures.world import World
-from tests.ops.conftest import http
+from tests.ops.conftest import CliRun, http
 
 ROLE_LICENSES = {"MeetingOrganizer": ("G2M",)}
 
@@ -202,3 +203,16 @@ async def test_retention_drops_old_audit_entries_and_cycle_history(ops_world: Ca
         assert result.audit_deleted == 1 and result.cycles_deleted == 1
         assert [e.actor for e in await store.audit.recent()] == ["new admin"]
         assert [p.kind.value for p, _ in await store.cycles.recent()] == ["Initial"]
+
+
+def test_the_cli_records_its_changes_with_the_local_account(ops_world: Callable[..., World], cli: CliRun) -> None:
+    world = ops_world()
+    assert cli("stop", "--json")[0] == 0 and cli("restart", "--scope", "Escrows", "--json")[0] == 0
+
+    async def read() -> list[AuditEntry]:
+        async with world.store() as store:
+            return await store.audit.recent()
+
+    entries = asyncio.run(read())
+    assert [(e.action, e.via, e.target) for e in entries] == [("restart", "cli", "Escrows"), ("stop", "cli", "")]
+    assert entries[0].actor.endswith("(local account)")
