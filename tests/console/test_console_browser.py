@@ -125,7 +125,7 @@ async def test_on_demand_shows_the_diff_first_then_applies_it(
 async def test_allow_deletes_clears_a_held_deletion(
     make_console: Callable[..., Any], browser: Callable[..., Any], screenshot: Callable[..., Any]
 ) -> None:
-    live = await make_console(users=8, assign=6, deletion_threshold=2)
+    live = await make_console(users=8, assign=6, deletion_threshold=2, role_licenses={"MeetingOrganizer": ("G2M",)})
     world = live.world
     await world.cycle()
     leaving = world.assigned_user_ids()[:3]
@@ -173,12 +173,15 @@ async def test_actions_ask_before_writing_and_show_what_they_did(
     async with live.world.store() as store:
         assert (await store.job.get()).enabled is False
 
+    await page.locator("#audit-rows tr").filter(has_text="stop").wait_for()
+    await screenshot(page, "actions")
+
     await page.get_by_label("User to preview (UPN, mail or object id)").fill(upn)
     await page.get_by_role("button", name="Preview the mapping").click()
     preview = page.get_by_role("table", name=re.compile("What the mapping makes of"))
     assert "displayName" in (await preview.text_content() or "")
-    await page.locator("#audit-rows tr").filter(has_text="stop").wait_for()
-    await screenshot(page, "actions", full_page=True)
+    await page.locator("#preview-title").evaluate("h => h.closest('article').scrollIntoView({block: 'start'})")
+    await screenshot(page, "actions-mapping-preview")
 
 
 async def test_without_signing_in_or_without_the_role_the_browser_gets_no_console(
