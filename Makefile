@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: demo test lint format setup clean bench
+.PHONY: demo test lint format setup clean bench screenshots
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -36,6 +36,10 @@ lint: setup
 format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# The console's screenshots in docs/console.md, taken by its browser tests on the local world.
+screenshots: setup
+	$(PY) -m pytest tests/console/test_console_browser.py -q --console-screenshots docs/console
 
 bench: setup
 	for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

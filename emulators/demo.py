@@ -7,8 +7,13 @@ cycle, prints each cycle's summary and the latest provisioning-log entries, stop
 it started and exits 0.
 
     python -m emulators.demo                 # the scripted demo
-    python -m emulators.demo --world         # only the local world, until Ctrl-C
-    python -m emulators.demo --world --once  # start the world, check it, stop
+    python -m emulators.demo --world         # the local world and the console, until Ctrl-C
+    python -m emulators.demo --world --once  # start the world, check it and the console, stop
+
+With --world the Function app is served too (the local Functions host stand-in, on port 7071
+unless taken): the provisioning console's URL is printed, the timers fire on their schedules,
+Graph notifications reach the webhook, and the initial cycle starts at once (--no-cycle: not),
+so the console has something to show.
 """
 
 from __future__ import annotations
@@ -18,11 +23,11 @@ import asyncio
 import contextlib
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -41,6 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m emulators.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--world", action="store_true", help="only bring up the local world and print where it listens")
     p.add_argument("--once", action="store_true", help="with --world: check the world, then stop (no waiting)")
+    p.add_argument("--port", type=int, default=7071, help="with --world: port of the Function app (default 7071)")
+    p.add_argument("--no-cycle", action="store_true", help="with --world: do not start the initial cycle at once")
     p.add_argument("--users", type=int, default=500, help="users in the demo tenant (default 500)")
     p.add_argument("--groups", type=int, default=20, help="groups in the demo tenant (default 20)")
     p.add_argument("--seed", type=int, default=7, help="seed of the generated tenant (default 7)")
@@ -57,12 +64,61 @@ def show_world(console: Console, world: LocalWorld) -> None:
     console.print(table)
 
 
-def wait_for_interrupt(console: Console) -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    console.print("[dim]press Ctrl-C to stop everything[/]")
-    stop.wait()
+async def start_host(port: int) -> FunctionsHost:
+    """The Function app on 127.0.0.1:`port`, or on a free port when that one is taken."""
+    import function_app
+
+    host = FunctionsHost(function_app.app, port=port)
+    try:
+        await host.start(queues=False)
+    except OSError:
+        host = FunctionsHost(function_app.app, port=0)
+        await host.start(queues=False)
+    return host
+
+
+async def console_answers(host: FunctionsHost) -> bool:
+    """Signs in with the function key as a browser would and checks that the page comes back."""
+    jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1, as browsers keep them
+    async with aiohttp.ClientSession(cookie_jar=jar) as session, session.get(host.console_url()) as response:
+        return response.status == 200 and "provisioning console" in await response.text()
+
+
+async def serve_world(console: Console, world: LocalWorld, args: argparse.Namespace) -> None:
+    host = await start_host(args.port)
+    env = world.env() | {
+        "GRAPH_NOTIFICATION_URL": host.function_url("graph/notify"),
+        "GRAPH_LIFECYCLE_URL": host.function_url("graph/lifecycle"),
+    }
+    apply_env(env)
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        ok = await console_answers(host)
+        console.print(f"[bold]provisioning console:[/] {host.console_url()}", soft_wrap=True, highlight=False)
+        console.print(f"  (the Function app listens on {host.url}; signing in takes its function key, as above)")
+        if not ok:
+            raise RuntimeError("the provisioning console did not answer")
+        if args.once:
+            return
+        console.print("Export these to use the gotosync CLI against this world:")
+        for key, value in env.items():
+            console.print(f"export {key}='{value}'", soft_wrap=True, highlight=False)
+        tasks = [asyncio.create_task(host.run_queue_workers()), asyncio.create_task(host.run_timers())]
+        if not args.no_cycle:
+            tasks.append(asyncio.create_task(host.invoke("sync_cycle")))
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        console.print("[dim]press Ctrl-C to stop everything[/]")
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await host.stop()
+        await close_services()
 
 
 async def run_cycle(console: Console, settings: Settings, title: str) -> CycleResult:
@@ -218,13 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         show_world(console, world)
         if args.world:
-            if not args.once:
-                console.print("Export these to use the gotosync CLI against this world:")
-                for key, value in world.env().items():
-                    console.print(f"export {key}='{value}'", soft_wrap=True, highlight=False)
-                wait_for_interrupt(console)
+            asyncio.run(serve_world(console, world, args))
             return 0
         asyncio.run(demo(console, world))
+        console.print("To keep the world running and look at it in the provisioning console: make demo ARGS=--world")
         return 0
     finally:
         world.stop()

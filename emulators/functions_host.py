@@ -1,12 +1,16 @@
 """A local stand-in for the Azure Functions host (Core Tools cannot be installed here).
 
 It serves the app's HTTP functions on 127.0.0.1 at `/api/<route>` through the very same
-handlers (aiohttp request -> `func.HttpRequest` -> handler -> `func.HttpResponse`), checks
-keys as the host does (`?code=` or `x-functions-key`: the host key opens every function, a
-function-level key only its own), runs the queue-triggered
+handlers (aiohttp request -> `func.HttpRequest` -> handler -> `func.HttpResponse`), with route
+templates (`console/ops/{operation}` fills `route_params`), checks keys as the host does
+(`?code=` or `x-functions-key`: the host key opens every function, a function-level key only its
+own), plays App Service Authentication in front of the app as the platform does in Azure
+(emulators/easy_auth.py: sign-in with the function key, session cookie, injected principal
+headers), runs the queue-triggered
 functions against the Azurite queue (polling with back-off up to `maxPollingInterval`, poison
-after `maxDequeueCount`), and invokes any function on `POST /admin/functions/{name}` like the
-real host's admin API. `python -m emulators.functions_host` is gotosync's `serve`.
+after `maxDequeueCount`), fires the timer-triggered functions on their NCRONTAB schedules when
+asked to (`run_timers`, `--timers`), and invokes any function on `POST /admin/functions/{name}`
+like the real host's admin API. `python -m emulators.functions_host` is gotosync's `serve`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import secrets
 import sys
 from collections.abc import Mapping
@@ -29,6 +34,7 @@ from aiohttp import web
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
+from emulators.easy_auth import EasyAuthEmulation
 from shared.realtime.queue import NotificationQueue
 from shared.settings import SETTINGS
 
@@ -60,6 +66,17 @@ def _timespan_seconds(value: str, default: float) -> float:
         return default
 
 
+def route_pattern(route: str) -> re.Pattern[str]:
+    """A route template (`console/ops/{operation}`, `x/{name:alpha}`) as a regular expression whose
+    groups are the route parameters; each parameter is one path segment."""
+    parts = re.split(r"(\{[^{}]+\})", route)
+    regex = "".join(
+        f"(?P<{part[1:-1].split(':')[0].rstrip('?')}>[^/]+)" if part.startswith("{") else re.escape(part)
+        for part in parts
+    )
+    return re.compile(f"^{regex}$", re.IGNORECASE)
+
+
 def _setting(value: str) -> str:
     """`%NAME%` binding expressions resolve from app settings, as in the real host (here with
     gotosync's documented defaults for settings that are not set)."""
@@ -78,7 +95,10 @@ class FunctionsHost:
         host: str = "127.0.0.1",
         port: int = 0,
         function_key: str | None = None,
+        easy_auth: EasyAuthEmulation | bool | None = True,
     ) -> None:
+        """`easy_auth`: App Service Authentication in front of the app (True: the default local
+        admin; an EasyAuthEmulation for other users; False/None: off, as an app without it)."""
         self.app = app
         self.host = host
         self.port = port
@@ -91,6 +111,12 @@ class FunctionsHost:
         self.max_polling = _timespan_seconds(queues.get("maxPollingInterval", "00:00:02"), 2.0)
         self.visibility_timeout = int(_timespan_seconds(queues.get("visibilityTimeout", "00:00:30"), 30))
         self.functions = app_functions(app)
+        self.easy_auth = EasyAuthEmulation() if easy_auth is True else easy_auth or None
+        self._routes = [
+            (route_pattern(fn.get_trigger().route or name), fn)
+            for name, fn in self.functions.items()
+            if fn.get_trigger().type == "httpTrigger"
+        ]
         self._runner: web.AppRunner | None = None
         self._pollers: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
@@ -129,10 +155,18 @@ class FunctionsHost:
         matches = [secrets.compare_digest(given.encode(), key.encode()) for key in accepted]
         return any(matches)
 
+    def console_url(self, user: str | None = None) -> str:
+        """Where a browser signs in to the console (with the function key) and lands on it."""
+        pick = f"&user={user}" if user else ""
+        return f"{self.url}/.auth/login/aad?code={self.function_key}{pick}&post_login_redirect_uri=/api/console"
+
     async def start(self, *, queues: bool = True) -> str:
         web_app = web.Application(client_max_size=4 * 1024 * 1024)
         web_app.router.add_route("*", "/api/{route:.*}", self._http)
         web_app.router.add_post("/admin/functions/{name}", self._admin_invoke)
+        if self.easy_auth is not None:
+            self.easy_auth.add_routes(web_app, self.function_key)
+            self.easy_auth.switch_on()
         self._runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
@@ -153,6 +187,8 @@ class FunctionsHost:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            if self.easy_auth is not None:
+                self.easy_auth.switch_off()
 
     async def stop_queue_workers(self) -> None:
         for task in self._pollers:
@@ -162,19 +198,20 @@ class FunctionsHost:
                 await task
         self._pollers.clear()
 
-    def _http_function(self, route: str, method: str) -> Any:
-        for fn in self.functions.values():
-            trigger = fn.get_trigger()
-            if trigger.type == "httpTrigger" and trigger.route == route:
-                methods = [str(getattr(m, "value", m)).upper() for m in (trigger.methods or [])]
-                if not methods or method.upper() in methods:
-                    return fn
-                return "method"
-        return None
+    def _http_function(self, route: str, method: str) -> tuple[Any, dict[str, str]]:
+        for pattern, fn in self._routes:
+            found = pattern.match(route)
+            if found is None:
+                continue
+            methods = [str(getattr(m, "value", m)).upper() for m in (fn.get_trigger().methods or [])]
+            if not methods or method.upper() in methods:
+                return fn, found.groupdict()
+            return "method", {}
+        return None, {}
 
     async def _http(self, request: web.Request) -> web.StreamResponse:
         route = request.match_info["route"]
-        fn = self._http_function(route, request.method)
+        fn, route_params = self._http_function(route, request.method)
         if fn is None:
             return web.Response(status=404)
         if fn == "method":
@@ -183,12 +220,13 @@ class FunctionsHost:
         if not self._authorized(fn, given):
             return web.Response(status=401)
         params = {k: v for k, v in request.query.items() if k != "code"}
+        headers = self.easy_auth.headers_for(request) if self.easy_auth is not None else dict(request.headers)
         req = func.HttpRequest(
             request.method,
             str(request.url),
-            headers=dict(request.headers),
+            headers=headers,
             params=params,
-            route_params={},
+            route_params=route_params,
             body=await request.read(),
         )
         resp = await self._call(fn, req)
@@ -224,6 +262,41 @@ class FunctionsHost:
         if inspect.isawaitable(result):
             result = await result
         return result
+
+    # ---------------------------------------------------------------- timers
+
+    async def run_timers(self) -> None:
+        """Fires every timer function on its schedule (and at once if it runs on startup), until
+        cancelled; as the host, one invocation of a function at a time."""
+        timers = [f for f in self.functions.values() if f.get_trigger().type == "timerTrigger"]
+        await asyncio.gather(*(self._tick(fn) for fn in timers))
+
+    async def _tick(self, fn: Any) -> None:
+        from shared.model import utcnow
+        from shared.ops.status import next_run
+
+        name = fn.get_function_name()
+        trigger = fn.get_trigger().get_dict_repr()
+        if trigger.get("runOnStartup"):
+            await self._fire(name)
+        while True:
+            schedule = _setting(str(trigger.get("schedule", "")))
+            try:
+                at = next_run(schedule, utcnow())
+            except ValueError as exc:
+                log.error("timer %s not scheduled: %s", name, exc)
+                return
+            if at is None:
+                return
+            await asyncio.sleep(max((at - utcnow()).total_seconds(), 0))  # a scheduler's wait for its fire time
+            await self._fire(name)
+
+    async def _fire(self, name: str) -> None:
+        try:
+            await self.invoke(name)
+        except Exception:
+            self.failed += 1
+            log.exception("timer function %s failed", name)
 
     # ---------------------------------------------------------------- queues
 
@@ -304,8 +377,10 @@ async def _serve(args: argparse.Namespace) -> None:
     host = FunctionsHost(function_app.app, port=args.port, function_key=args.key)
     webhook_key = host.add_function_key("graph_notifications", "graph-webhook", args.webhook_key)
     await host.start(queues=not args.no_queues)
+    timers = asyncio.create_task(host.run_timers()) if args.timers else None
     print(f"functions host listening on {host.url} (host key in GOTOSYNC_FUNCTION_KEY or --key)", flush=True)
     print(f"  Graph notification URL (webhook key only): {host.function_url('graph/notify', webhook_key)}", flush=True)
+    print(f"provisioning console: {host.console_url()}", flush=True)
     for name, fn in host.functions.items():
         trigger = fn.get_trigger()
         where = f"/api/{trigger.route}" if trigger.type == "httpTrigger" else trigger.type
@@ -319,6 +394,10 @@ async def _serve(args: argparse.Namespace) -> None:
     try:
         await stop.wait()
     finally:
+        if timers is not None:
+            timers.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timers
         await host.stop()
 
 
@@ -332,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         help="function-level key of graph_notifications (default: a random one, printed)",
     )
     parser.add_argument("--no-queues", action="store_true", help="serve HTTP only; do not poll queues")
+    parser.add_argument("--timers", action="store_true", help="fire the timer functions on their schedules")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     asyncio.run(_serve(args))

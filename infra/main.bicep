@@ -45,6 +45,12 @@ param graphPermissions array = [
   'Group.Read.All'
 ]
 
+@description('Sign-in to the provisioning console: gotosync\'s own app registration with the Gotosync.Admin app role, and App Service Authentication with Entra ID on the app (the deploying user needs Application Developer, or may register apps, and must be allowed to assign app roles). false: the console stays closed.')
+param consoleSignIn bool = true
+
+@description('Object ids of users (or groups, Entra ID P1) who get the console\'s Gotosync.Admin role; the deploying user gets it too.')
+param consoleAdmins array = []
+
 @description('Most instances the app scales out to (one cycle runs at a time; GoTo allows 10 requests/s).')
 @minValue(1)
 @maxValue(1000)
@@ -232,6 +238,7 @@ var names = {
   applicationInsights: 'appi-gotosync-${resourceToken}'
   plan: 'plan-gotosync-${resourceToken}'
   functionApp: 'func-gotosync-${resourceToken}'
+  consoleRegistration: 'gotosync-console-${resourceToken}'
   deploymentContainer: 'app-package'
 }
 
@@ -385,6 +392,23 @@ module app 'modules/function-app.bicep' = {
   ]
 }
 
+// The provisioning console's sign-in (docs/deploy.md, "The console"). After the app: the sign-in
+// redirect URI is on its host name.
+var consoleAdminIds = union(consoleAdmins, principalType == 'User' && !empty(principalId) ? [principalId] : [])
+
+module consoleAuth 'modules/console-auth.bicep' = if (consoleSignIn) {
+  name: 'console-auth'
+  scope: rg
+  params: {
+    appName: app.outputs.name
+    appHostName: app.outputs.defaultHostName
+    registrationName: names.consoleRegistration
+    displayName: 'gotosync console (${environmentName})'
+    identityPrincipalId: identity.outputs.principalId
+    adminPrincipalIds: consoleAdminIds
+  }
+}
+
 // --- outputs (azd stores them in .azure/<env>/.env; `azd env get-values` prints them) ---------
 
 output AZURE_LOCATION string = location
@@ -392,6 +416,7 @@ output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = app.outputs.name
 output AZURE_FUNCTION_APP_URL string = 'https://${app.outputs.defaultHostName}'
+output GOTOSYNC_CONSOLE_URL string = consoleSignIn ? 'https://${app.outputs.defaultHostName}/api/console' : ''
 output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name

@@ -33,7 +33,7 @@ from shared.goto.errors import AuthError, GoToError
 from shared.goto.token_store import CredentialStoreError
 from shared.mapping import ExpressionSyntaxError, MappingConfigError, MappingError, load_mapping
 from shared.model import CycleProgress, Initiator
-from shared.ops import CycleRunning, InvalidInput, NotFound, OpsError
+from shared.ops import CycleRunning, InvalidInput, NotFound, OpsError, audit
 from shared.ops.connection import AUTHORIZE_AGAIN, check_connection
 from shared.ops.control import allow_deletes, parse_scopes, restart, set_provisioning
 from shared.ops.identifiers import on_demand_target, user_identifier
@@ -187,6 +187,12 @@ async def cmd_provision(settings: Settings, args: argparse.Namespace, console: C
     user, group = on_demand_target(args.user, args.group)  # checked before anything opens
     async with open_runtime(settings) as rt:
         outcome = await provision_on_demand(rt, user=user, group=group, dry_run=args.dry_run)
+        if not args.dry_run:
+            req = outcome.requested
+            target = f"{req.kind} {req.display_name} ({req.id})"
+            await audit.record(
+                rt.store, audit.cli_actor(), "provision", target=target, cycle_id=outcome.result.cycle_id
+            )
     if args.json:
         _print_json(outcome.document())
     else:
@@ -236,6 +242,7 @@ def _emit_control(console: Console, args: argparse.Namespace, doc: dict[str, Any
 async def cmd_start_stop(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     async with opened_store(settings) as store:
         result = await set_provisioning(store, args.command == "start")
+        await audit.record(store, audit.cli_actor(), result.operation)
     return _emit_control(console, args, result.document())
 
 
@@ -243,15 +250,18 @@ async def cmd_restart(settings: Settings, args: argparse.Namespace, console: Con
     scopes = parse_scopes([s for value in args.scope for s in value.split(",")])
     async with opened_store(settings) as store:
         doc = (await restart(store, scopes)).document()
+        await audit.record(store, audit.cli_actor(), "restart", target=", ".join(doc["scopes"]))
     return _emit_control(console, args, doc)
 
 
 async def cmd_allow_deletes(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     async with opened_store(settings) as store:
         doc = (await allow_deletes(store)).document()
+        await audit.record(store, audit.cli_actor(), "allow-deletes", detail={"heldDeletes": doc["heldDeletes"]})
     if args.now:
         async with open_runtime(settings) as rt:
             result = await rt.engine.run_cycle(initiated_by=Initiator.CLI)
+            await audit.record(rt.store, audit.cli_actor(), "run cycle", cycle_id=result.cycle_id)
         doc["cycle"] = result.summary()
     _emit_control(console, args, doc)
     if args.now and not args.json:

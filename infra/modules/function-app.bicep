@@ -57,6 +57,10 @@ var platformSettings = {
   AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
   AZURE_CLIENT_ID: identityClientId
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // App Service Authentication (the console's sign-in, console-auth.bicep) proves gotosync's app
+  // registration with this identity instead of a client secret, for this tenant's users only.
+  OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID: identityClientId
+  WEBSITE_AUTH_AAD_ALLOWED_TENANTS: tenant().tenantId
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

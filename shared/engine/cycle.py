@@ -56,7 +56,7 @@ from shared.model import (
     utcnow,
 )
 from shared.settings import Settings
-from shared.store import Store
+from shared.store import Store, StoreError
 from shared.store.lease import LeaseHeartbeat, LeaseLost
 
 log = logging.getLogger("gotosync.cycle")
@@ -605,6 +605,10 @@ class _Run:
                 job.last_success = done.ended  # ran to its end with at most 40% of its writes failed
 
         await self.e.store.job.update(mutate)
+        try:  # the console's list of last cycles; the job's own state is saved already
+            await self.e.store.cycles.append(done, staged=staged)
+        except StoreError as exc:
+            log.warning("cycle %s not added to the cycle history: %s", self.cycle_id, exc)
         if failing is not None:
             log.error("%s", failing)
 

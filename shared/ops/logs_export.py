@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.model import Action, ProvisioningLogEntry, Status
+from shared.model import Action, Initiator, ProvisioningLogEntry, Status
 from shared.ops import InvalidInput
 from shared.ops.identifiers import cycle_identifier, log_user_filter
 from shared.redaction import scrub
@@ -86,6 +86,13 @@ def parse_status(text: str, field: str = "status") -> Status:
     raise InvalidInput(field, f"expected one of {', '.join(s.value for s in Status)}, got {text!r}")
 
 
+def parse_initiator(text: str, field: str = "initiator") -> Initiator:
+    for initiator in Initiator:
+        if initiator.value.lower() == text.strip().lower():
+            return initiator
+    raise InvalidInput(field, f"expected one of {', '.join(i.value for i in Initiator)}, got {text!r}")
+
+
 @dataclass(frozen=True)
 class LogQuery:
     """A provisioning-log filter, as both the CLI and the HTTP endpoint take it."""
@@ -97,6 +104,7 @@ class LogQuery:
     since: datetime | None = None
     until: datetime | None = None
     limit: int | None = None
+    initiated_by: Initiator | None = None
 
     def __post_init__(self) -> None:
         if self.user is not None:
@@ -117,6 +125,7 @@ class LogQuery:
             since=self.since,
             until=self.until,
             limit=self.limit,
+            initiated_by=self.initiated_by,
         )
 
 

@@ -2,6 +2,8 @@
 escrow and provisioning logs, one async repository per table (see docs/state.md)."""
 
 from .assignments import AssignmentRepository, SnapshotWrite
+from .audit import AuditEntry, AuditRepository
+from .cycles import CycleHistoryRepository
 from .errors import ConcurrencyError, StoreError
 from .escrow import TRANSIENT_CODES, EscrowRepository, next_retry
 from .job import JobRepository
@@ -15,7 +17,10 @@ __all__ = [
     "TABLES",
     "TRANSIENT_CODES",
     "AssignmentRepository",
+    "AuditEntry",
+    "AuditRepository",
     "ConcurrencyError",
+    "CycleHistoryRepository",
     "EscrowRepository",
     "JobRepository",
     "Lease",

@@ -194,12 +194,13 @@ class LogRepository(Repository):
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
+        initiated_by: Initiator | str | None = None,
     ) -> list[ProvisioningLogEntry]:
         """Entries newest first, `since` <= at <= `until` (both optional, inclusive).
 
         `user` matches a case-insensitive substring of the source id, source name or target name
         (client-side: Table Storage has no substring filter); action, status and cycle_id are
-        filtered by the service, and so are the time bounds (on the row key). Only days in range
+        filtered by the service (so is `initiated_by`), and so are the time bounds (on the row key). Only days in range
         that hold entries are read, newest first, one partition at a time, so `limit` stops the
         reading early.
         """
@@ -218,7 +219,8 @@ class LogRepository(Repository):
         if until is not None:
             clauses.append("RowKey ge @until_row")
             parameters["until_row"] = _inverted(until)
-        for name, value in (("action", action), ("status", status), ("cycle_id", cycle_id)):
+        filters = (("action", action), ("status", status), ("cycle_id", cycle_id), ("initiated_by", initiated_by))
+        for name, value in filters:
             if value is not None:
                 clauses.append(f"{name} eq @{name}")
                 parameters[name] = getattr(value, "value", value)
@@ -238,6 +240,21 @@ class LogRepository(Repository):
                 if limit is not None and len(found) >= limit:
                     return found
         return found
+
+    @storage_call
+    async def find(self, change_id: str, near: datetime | None = None) -> ProvisioningLogEntry | None:
+        """The entry with this change id: in the UTC day of `near` (one partition) when given,
+        else in every day that holds entries, newest first."""
+        days = [day_key(near)] if near is not None else await self._days()
+        for day in days:
+            pages = self._table.query_entities(
+                "PartitionKey eq @day and change_id eq @change",
+                parameters={"day": day, "change": change_id},
+                results_per_page=10,
+            )
+            async for entity in pages:
+                return log_from_entity(entity)
+        return None
 
     @storage_call
     async def purge(self, older_than: datetime) -> int:

@@ -1,4 +1,4 @@
-"""The store: one TableServiceClient, seven tables under one name prefix, one repository per table."""
+"""The store: one TableServiceClient, nine tables under one name prefix, one repository per table."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from azure.core.exceptions import AzureError
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from .assignments import AssignmentRepository
+from .audit import AuditRepository
+from .cycles import CycleHistoryRepository
 from .errors import StoreError
 from .escrow import EscrowRepository
 from .job import JobRepository
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
 DEFAULT_PREFIX = "gotosync"
-TABLES = ("job", "lease", "assignments", "links", "escrow", "logs", "subscriptions")
+TABLES = ("job", "lease", "assignments", "links", "escrow", "logs", "subscriptions", "cycles", "audit")
 # Table names: letters and digits, starting with a letter, 3 to 63 characters.
 _PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9]{0,51}")
 
@@ -89,6 +91,8 @@ class Store:
         self.escrow = EscrowRepository(self._table("escrow"), self.endpoint)
         self.logs = LogRepository(self._table("logs"), self.endpoint)
         self.subscriptions = SubscriptionRepository(self._table("subscriptions"), self.endpoint)
+        self.cycles = CycleHistoryRepository(self._table("cycles"), self.endpoint)
+        self.audit = AuditRepository(self._table("audit"), self.endpoint)
 
     @classmethod
     def from_connection_string(cls, connection_string: str, prefix: str = DEFAULT_PREFIX, **client_kwargs: Any) -> Self:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,7 @@ def test_there_is_a_main_template_and_small_modules():
         "modules/monitoring.bicep",
         "modules/rbac.bicep",
         "modules/graph-permissions.bicep",
+        "modules/console-auth.bicep",
     }
 
 
@@ -62,6 +64,56 @@ def test_storage_allows_no_shared_keys_and_the_vault_uses_rbac():
     assert "tier: 'FlexConsumption'" in app
     assert "name: 'python'" in app and "version: '3.11'" in app
     assert "keyVaultReferenceIdentity: identityId" in app
+
+
+def _resources(path: Path, type_name: str) -> list[dict[str, Any]]:
+    parsed = check_file(path).parsed
+    return [r["config"] for r in parsed["resources"].values() if r["type"] == type_name]
+
+
+def test_the_console_is_behind_app_service_authentication_with_entra_id():
+    auth_file = INFRA / "modules/console-auth.bicep"
+    [auth] = _resources(auth_file, "Microsoft.Web/sites/config")
+    assert auth["name"] == "authsettingsV2" and auth["parent"] == "site"
+    props = auth["properties"]
+    assert props["platform"]["enabled"] is True
+    # Unauthenticated requests reach the app: the webhook and the function-key endpoints must keep
+    # working; the console's own code refuses every request without the admin role.
+    assert props["globalValidation"] == {
+        "requireAuthentication": False,
+        "unauthenticatedClientAction": "AllowAnonymous",
+    }
+    assert props["httpSettings"]["requireHttps"] is True
+    entra = props["identityProviders"]["azureActiveDirectory"]
+    assert entra["enabled"] is True
+    # No client secret: the managed identity, through a federated credential.
+    assert entra["registration"]["clientSecretSettingName"] == "OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID"
+    assert entra["registration"]["openIdIssuer"] == "issuer"
+    # No token reaches the page (/.auth/me would hand tokens out): the token store is off.
+    assert props["login"]["tokenStore"] == {"enabled": False}
+    assert props["login"]["allowedExternalRedirectUrls"] == [] and props["login"]["nonce"]["validateNonce"] is True
+
+
+def test_the_console_has_its_own_app_registration_with_the_admin_role_and_assignment_required():
+    from shared.ops.access import ADMIN_ROLE
+
+    path = INFRA / "modules/console-auth.bicep"
+    [app] = _resources(path, "Microsoft.Graph/applications")
+    assert app["signInAudience"] == "AzureADMyOrg"
+    assert [r["value"] for r in app["appRoles"]] == ["adminRoleValue"]
+    assert check_file(path).parsed["variables"]["adminRoleValue"]["value"] == ADMIN_ROLE  # the role the code checks
+    assert app["appRoles"][0]["allowedMemberTypes"] == ["User"] and app["appRoles"][0]["isEnabled"] is True
+    assert app["web"]["redirectUris"] == ["https://${appHostName}/.auth/login/aad/callback"]
+    [principal] = _resources(path, "Microsoft.Graph/servicePrincipals")
+    assert principal["appRoleAssignmentRequired"] is True
+    [credential] = _resources(path, "Microsoft.Graph/applications/federatedIdentityCredentials")
+    assert credential["audiences"] == ["api://AzureADTokenExchange"] and credential["subject"] == "identityPrincipalId"
+    assert (
+        "OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID: identityClientId" in (INFRA / "modules/function-app.bicep").read_text()
+    )
+    main = (INFRA / "main.bicep").read_text()
+    assert "identityPrincipalId: identity.outputs.principalId" in main
+    assert "module consoleAuth 'modules/console-auth.bicep' = if (consoleSignIn)" in main
 
 
 GOOD = """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,8 +35,10 @@ def test_demo_runs_both_cycles_prints_summaries_and_stops_everything() -> None:
     assert "stopped Azurite and both emulators" in out
 
 
-def test_world_once_starts_azurite_and_both_emulators_and_stops_them() -> None:
-    done = run_demo("--world", "--once", "--users", "40", "--groups", "4")
+def test_world_once_starts_azurite_both_emulators_and_the_console_and_stops_them() -> None:
+    done = run_demo("--world", "--once", "--users", "40", "--groups", "4", "--port", "0")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Graph emulator" in done.stdout and "GoTo emulator" in done.stdout and "Azurite" in done.stdout
+    # The console's URL is printed only once the console answered a sign-in with it.
+    assert re.search(r"provisioning console: http://127\.0\.0\.1:\d+/\.auth/login/aad\?code=\S+", done.stdout)
     assert "stopped Azurite and both emulators" in done.stdout

@@ -19,6 +19,12 @@ ENDPOINTS = {
     "ops_allow_deletes": ("POST", "ops/allow-deletes"),
     "ops_status": ("GET", "ops/status"),
     "ops_logs": ("GET", "ops/logs"),
+    "ops_overview": ("GET", "ops/overview"),
+    "ops_health": ("GET", "ops/health"),
+    "ops_seats": ("GET", "ops/seats"),
+    "ops_mapping_preview": ("GET", "ops/mapping-preview"),
+    "ops_log_entry": ("GET", "ops/log-entry"),
+    "ops_audit": ("GET", "ops/audit"),
 }
 
 
