@@ -15,10 +15,10 @@ from typing import Any
 
 from shared.engine.matching import external_id_of
 from shared.engine.plan import Kind, Plan, diff
-from shared.engine.scim_paths import build_resource, set_value
 from shared.goto.errors import Conflict, GoToError
 from shared.goto.scim import GoToScimClient
 from shared.model import Link, ProvisioningStep, Status, StepType
+from shared.scim.resource import apply_changes, build_resource
 
 # (GoTo user key, license keys): sets the user's whole license set through the Admin API.
 LicenseSetter = Callable[[str, list[str]], Awaitable[None]]
@@ -126,8 +126,8 @@ async def _create(plan: Plan, scim: GoToScimClient, read_at: datetime, owner_of:
         plan.target_id = str(existing["id"])
         changes = diff(plan.values, existing, None)
         if changes:
-            merged = _merged(existing, changes)
-            await scim.update_user(plan.target_id, {p: new for p, (_, new) in changes.items()}, merged)
+            wanted = {p: new for p, (_, new) in changes.items()}
+            await scim.update_user(plan.target_id, wanted, apply_changes(existing, wanted))
         _step(plan, "EntryExportAdd", f"GoTo user {plan.values['userName']} existed; linked it (adopted)")
         return Outcome(plan, True, _link(plan, read_at, matched_by="userName"), target_id=plan.target_id)
     plan.target_id = str(created.get("id", ""))
@@ -139,7 +139,7 @@ async def _create(plan: Plan, scim: GoToScimClient, read_at: datetime, owner_of:
 async def _update(plan: Plan, scim: GoToScimClient, target: dict[str, Any], read_at: datetime) -> Outcome:
     changes = {path: new for path, (_, new) in plan.changes.items()}
     if changes:  # none: only the licenses change
-        await scim.update_user(plan.target_id, changes, _merged(target, plan.changes))
+        await scim.update_user(plan.target_id, changes, apply_changes(target, changes))
         _step(plan, "EntryExportUpdate", f"Updated GoTo user {plan.target_id}: {', '.join(sorted(changes))}")
     matched_by = plan.link.matched_by if plan.link else plan.matched_by
     return Outcome(plan, True, _link(plan, read_at, matched_by=matched_by), target_id=plan.target_id)
@@ -147,7 +147,7 @@ async def _update(plan: Plan, scim: GoToScimClient, target: dict[str, Any], read
 
 async def _disable(plan: Plan, scim: GoToScimClient, target: dict[str, Any], read_at: datetime) -> Outcome:
     if "active" in plan.changes:  # absent: already disabled, only its licenses are released
-        await scim.disable_user(plan.target_id, _merged(target, {"active": (True, False)}))
+        await scim.disable_user(plan.target_id, apply_changes(target, {"active": False}))
         _step(plan, "EntryExportUpdate", f"Disabled GoTo user {plan.target_id} (active=false)")
     link = copy.copy(plan.link) if plan.link else None
     if link is not None:
@@ -166,14 +166,6 @@ async def _check_owner(plan: Plan, existing: dict[str, Any], owner_of: OwnerLook
         owner = linked if linked and linked.lower() != user_id else ""
     if owner:
         raise ClaimedByAnother(str(existing.get("userName", "")), owner)
-
-
-def _merged(target: dict[str, Any], changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
-    """The full resource after the changes (for servers that only take a PUT)."""
-    merged = copy.deepcopy(target)
-    for path, (_, new) in changes.items():
-        set_value(merged, path, new)
-    return merged
 
 
 def _link(plan: Plan, read_at: datetime, matched_by: str) -> Link:
