@@ -36,12 +36,6 @@ FULL = {
 }
 
 
-# --- filters
-
-
-# --- paths
-
-
 # --- PATCH bodies
 
 CHANGES = {

@@ -48,9 +48,6 @@ def test_goto_length_limits_are_not_applied_to_a_generic_scim_target() -> None:
     validate_user(long_name, Op("create user", "a"), goto_limits=False)
 
 
-# --- the strict PatchOp against an independent evaluator (scim2-models)
-
-
 # --- the setting
 
 
