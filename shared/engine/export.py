@@ -8,17 +8,16 @@ it.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.engine.matching import external_id_of
 from shared.engine.plan import Kind, Plan, diff
-from shared.engine.scim_paths import build_resource, set_value
 from shared.goto.errors import Conflict, GoToError
 from shared.goto.scim import GoToScimClient
 from shared.model import ProvisioningStep, Status, StepType
+from shared.scim.resource import apply_changes, build_resource
 
 # (GoTo user key, license keys): sets the user's whole license set through the Admin API.
 LicenseSetter = Callable[[str, list[str]], Awaitable[None]]
@@ -149,8 +148,8 @@ async def _create(plan: Plan, scim: GoToScimClient, doing: _Doing, owner_of: Own
         doing.target_name = str(existing.get("userName", ""))
         changes = diff(plan.values, existing, None)
         if changes:
-            merged = _merged(existing, changes)
-            await scim.update_user(doing.target_id, {p: new for p, (_, new) in changes.items()}, merged)
+            wanted = {p: new for p, (_, new) in changes.items()}
+            await scim.update_user(doing.target_id, wanted, apply_changes(existing, wanted))
         doing.step("EntryExportAdd", f"GoTo user {plan.values['userName']} existed; linked it (adopted)")
         return
     doing.target_id = str(created.get("id", ""))
@@ -173,19 +172,11 @@ async def _check_owner(plan: Plan, existing: dict[str, Any], owner_of: OwnerLook
 async def _update(plan: Plan, scim: GoToScimClient, target: dict[str, Any], doing: _Doing) -> None:
     changes = {path: new for path, (_, new) in plan.changes.items()}
     if changes:  # none: only the licenses change
-        await scim.update_user(plan.target_id, changes, _merged(target, plan.changes))
+        await scim.update_user(plan.target_id, changes, apply_changes(target, changes))
         doing.step("EntryExportUpdate", f"Updated GoTo user {plan.target_id}: {', '.join(sorted(changes))}")
 
 
 async def _disable(plan: Plan, scim: GoToScimClient, target: dict[str, Any], doing: _Doing) -> None:
     if "active" in plan.changes:  # absent: already disabled, only its licenses are released
-        await scim.disable_user(plan.target_id, _merged(target, {"active": (True, False)}))
+        await scim.disable_user(plan.target_id, apply_changes(target, {"active": False}))
         doing.step("EntryExportUpdate", f"Disabled GoTo user {plan.target_id} (active=false)")
-
-
-def _merged(target: dict[str, Any], changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
-    """The full resource after the changes (for servers that only take a PUT)."""
-    merged = copy.deepcopy(target)
-    for path, (_, new) in changes.items():
-        set_value(merged, path, new)
-    return merged

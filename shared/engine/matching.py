@@ -20,10 +20,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from shared.engine.plan import Match
-from shared.engine.scim_paths import get_value
 from shared.goto.errors import AuthError, BadRequest, GoToError
 from shared.goto.scim import GoToScimClient
 from shared.model import Link, SourceUser
+from shared.scim.paths import get_value
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 EXTERNAL_ID = "externalId"

@@ -12,12 +12,12 @@ from typing import Any
 
 from shared.engine.evidence import deprovision_evidence
 from shared.engine.licenses import DEFAULT_ACCESS, LicenseMap
-from shared.engine.scim_paths import get_value, has_value
 from shared.mapping import MappingConfig, MappingError, ScopingFilter, SourceContext, evaluate_user, scope_check
 from shared.model import Action, Link, ProvisioningStep, SourceUser, Status, StepType
+from shared.scim.limits import user_problem
+from shared.scim.paths import get_value, has_value, short_name
+from shared.scim.resource import build_resource
 
-USERNAME_MAX = 128
-NAME_PART_MAX = 60
 REDACTED = "[Redact]"
 # Error codes gotosync chose where Entra's list has no exact match (docs/sync-engine.md).
 MAPPING_FAILED = "UnprocessableEntity"  # a mapping could not be evaluated for this user
@@ -292,30 +292,6 @@ class Match:
     claimed_by: str = ""  # the GoTo user found belongs to this other Entra user: never taken over
 
 
-def validate_values(values: dict[str, Any], policy: Policy) -> tuple[str, str] | None:
-    """GoTo's documented limits (reference/goto-api.md §4.3), checked before anything is sent."""
-    user_name = values.get("userName")
-    if not isinstance(user_name, str) or not user_name.strip():
-        return "MandatoryFieldsMissing", "userName is empty: the user has no userPrincipalName to map"
-    if len(user_name) > USERNAME_MAX:
-        return (
-            "SchemaPropertyCanOnlyAcceptValue",
-            f"userName is {len(user_name)} characters; GoTo accepts at most {USERNAME_MAX}",
-        )
-    if policy.verified_domains:
-        domain = user_name.rpartition("@")[2].lower()
-        if domain not in policy.verified_domains:
-            return "InvalidDomain", f"the domain {domain!r} of userName is not a verified GoTo domain"
-    for path in ("name.givenName", "name.familyName"):
-        value = values.get(path)
-        if isinstance(value, str) and len(value) > NAME_PART_MAX:
-            return (
-                "SchemaPropertyCanOnlyAcceptValue",
-                f"{path} is {len(value)} characters; GoTo accepts at most {NAME_PART_MAX}",
-            )
-    return None
-
-
 def diff(desired: dict[str, Any], target: dict[str, Any], link: Link | None) -> dict[str, tuple[Any, Any]]:
     """Changed attributes only. Where GoTo does not return an attribute (it may drop
     externalId or the enterprise extension), the last value we sent stands in for it, so an
@@ -432,7 +408,7 @@ def _draft_user(
             f"no value for any matching attribute ({names}): the user cannot be matched with GoTo",
             code=NO_MATCHING_VALUE,
         )
-    problem = validate_values(desired, policy)
+    problem = user_problem(build_resource(desired), verified_domains=policy.verified_domains)
     if problem is not None:
         code, reason = problem
         return _fail(plan, code, reason, intended=intended)
@@ -462,7 +438,7 @@ def _draft_user(
         plan.reason = "back in scope: re-enabled"
     elif plan.changes:
         plan.kind = Kind.UPDATE
-        plan.reason = "attributes changed: " + ", ".join(sorted(_short(p) for p in plan.changes))
+        plan.reason = "attributes changed: " + ", ".join(sorted(short_name(p) for p in plan.changes))
     else:
         plan.kind = Kind.UPDATE
         plan.reason = "licenses changed"
@@ -558,11 +534,6 @@ def _plan_out_of_scope(
     plan.changes = {"active": (True, False)}
     plan.licenses = release
     return _processing(plan)
-
-
-def _short(path: str) -> str:
-    """`urn:…:enterprise:2.0:User:department` -> `department`, for one-line reasons."""
-    return path.rpartition(":")[2] if path.startswith("urn:") else path
 
 
 def _match_step(match: Match) -> ProvisioningStep:

@@ -11,9 +11,11 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
+from shared.scim.schemas import GETGO_URN
+
 from .auth import TokenProvider
 from .errors import SERVICE_INCOMPATIBLE, AuthError, Conflict, GoToError, LicenseLimitExceeded, NotFound, Op
-from .scim import GETGO_URN, GoToScimClient
+from .scim import GoToScimClient
 from .transport import Transport, TransportClient, decode_json
 
 

@@ -14,14 +14,18 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
+
+from shared.scim.filters import escape_filter_value, matches_eq, scim_filter
+from shared.scim.limits import MAX_MEMBERS_PER_REQUEST, group_name_problem, user_problem
+from shared.scim.paths import get_value, has_value, parse_path, set_value
+from shared.scim.resource import apply_changes, patchop_body, put_body, strict_patchop_body, with_schemas
+from shared.scim.schemas import GETGO_URN, GROUP_URN, PATCHOP_URN, USER_URN, is_extension
 
 from .auth import TokenProvider
 from .errors import SERVICE_INCOMPATIBLE, AuthError, BadRequest, GoToError, NotFound, Op
@@ -35,153 +39,18 @@ PATCH_STYLES: tuple[str, ...] = ("auto", "merge", "patchop", "put")
 Profile = Literal["goto", "scim2"]
 SCIM_PROFILES: tuple[str, ...] = ("goto", "scim2")
 
-CORE_URNS = frozenset(
-    {
-        "urn:scim:schemas:core:1.0",
-        "urn:ietf:params:scim:schemas:core:2.0:User",
-        "urn:ietf:params:scim:schemas:core:2.0:Group",
-    }
-)
-ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-GETGO_URN = "urn:scim:schemas:extension:getgo:1.0"
-PATCHOP_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
 SCIM_MEDIA_TYPE = "application/scim+json"
 # RFC 7643 §4.2: the canonical values of a group member's "type".
 MEMBER_TYPES = {"user": "User", "group": "Group"}
 
-MAX_USERNAME = 128
-MAX_NAME_PART = 60
-MAX_GROUP_NAME = 128
-MAX_MEMBERS_PER_REQUEST = 100
 MAX_PAGES = 100_000
 
 # Attributes outside GoTo's documented user model (U3, U4): sent only when settings allow.
 ACTIVE_ATTRS = frozenset({"active"})
-EXTENSION_ATTRS = frozenset({"externalId", "emails"})
-# Server-owned parts of a read resource that never go back in a PUT body.
-READ_ONLY_ATTRS = frozenset({"id", "meta", "groups", GETGO_URN})
+EXTENSION_ATTRS = frozenset({"externalid", "emails"})
 
 
-# --- filters ------------------------------------------------------------------------------------
-
-_ATTRIBUTE = re.compile(r"^(urn:[\w.:-]+:)?[A-Za-z][\w$-]*(\.[A-Za-z][\w$-]*)?$")
-
-
-def escape_filter_value(value: str) -> str:
-    """A SCIM filter string literal's content: backslash and double quote escaped (RFC 7644 §3.4.2.2)."""
-    return value.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def scim_filter(attribute: str, value: str, operator: str = "eq") -> str:
-    """``attribute eq "value"``; the attribute name is checked so nothing can be injected through it."""
-    if not _ATTRIBUTE.match(attribute):
-        raise ValueError(f"not a plain SCIM attribute path: {attribute!r}")
-    if operator not in ("eq", "sw", "co"):
-        raise ValueError(f"unsupported filter operator: {operator!r}")
-    return f'{attribute} {operator} "{escape_filter_value(value)}"'
-
-
-# --- change paths -------------------------------------------------------------------------------
-
-_PATH = re.compile(
-    r'^(?:(?P<urn>urn:[^\[\]"]+):)?(?P<attr>[A-Za-z][\w$-]*)'
-    r'(?:\[(?P<fattr>[A-Za-z][\w$-]*)\s+eq\s+"(?P<fval>(?:[^"\\]|\\.)*)"\])?'
-    r"(?:\.(?P<sub>[A-Za-z][\w$-]*))?$"
-)
-
-
-@dataclass(frozen=True)
-class PathRef:
-    """One SCIM attribute path as used in ``changes``: ``name.givenName``,
-    ``emails[type eq "work"].value``, ``urn:...:enterprise:2.0:User:department``."""
-
-    path: str
-    attr: str
-    urn: str | None = None  # an extension schema; None for core attributes
-    filter_attr: str | None = None
-    filter_value: str | None = None
-    sub: str | None = None
-
-    @property
-    def top(self) -> str:
-        """The top-level key of the resource this path lives under."""
-        return self.urn or self.attr
-
-
-def parse_path(path: str) -> PathRef:
-    match = _PATH.match(path)
-    if not match:
-        raise ValueError(f"unsupported SCIM attribute path: {path!r}")
-    urn = match["urn"]
-    if urn in CORE_URNS:
-        urn = None
-    fval = match["fval"]
-    if fval is not None:
-        fval = re.sub(r"\\(.)", r"\1", fval)
-    return PathRef(path, match["attr"], urn, match["fattr"], fval, match["sub"])
-
-
-def _container(resource: dict[str, Any], ref: PathRef, create: bool) -> dict[str, Any] | None:
-    if ref.urn is None:
-        return resource
-    ext = resource.get(ref.urn)
-    if not isinstance(ext, dict):
-        if not create:
-            return None
-        ext = resource[ref.urn] = {}
-    return ext
-
-
-def _set(resource: dict[str, Any], ref: PathRef, value: Any, *, none_removes: bool) -> None:
-    """Writes ``value`` at ``ref`` into ``resource`` (in place). ``None`` removes the value when
-    ``none_removes`` (PUT), else it is written as JSON null (merge-style "clear this")."""
-    container = _container(resource, ref, create=True)
-    assert container is not None
-    if ref.filter_attr is not None:
-        items = [dict(i) if isinstance(i, dict) else i for i in (container.get(ref.attr) or [])]
-        hit = next(
-            (i for i in items if isinstance(i, dict) and i.get(ref.filter_attr) == ref.filter_value),
-            None,
-        )
-        if value is None:
-            if hit is not None:
-                if ref.sub:
-                    items = [i for i in items if i is not hit]  # an e-mail without a value is no e-mail
-                else:
-                    items.remove(hit)
-        elif hit is not None:
-            if ref.sub:
-                hit[ref.sub] = value
-            else:
-                items[items.index(hit)] = value
-        else:
-            entry = {ref.filter_attr: ref.filter_value, ref.sub: value} if ref.sub else dict(value)
-            if ref.attr == "emails" and not any(isinstance(i, dict) and i.get("primary") for i in items):
-                entry["primary"] = True
-            items.append(entry)
-        container[ref.attr] = items
-    elif ref.sub:
-        parent = container.get(ref.attr)
-        if not isinstance(parent, dict):
-            parent = container[ref.attr] = {}
-        if value is None and none_removes:
-            parent.pop(ref.sub, None)
-        else:
-            parent[ref.sub] = value
-    elif value is None and none_removes:
-        container.pop(ref.attr, None)
-    else:
-        container[ref.attr] = value
-
-
-def apply_changes(resource: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``resource`` with every change applied (None removes)."""
-    result = copy.deepcopy(dict(resource))
-    for path, value in changes.items():
-        _set(result, parse_path(path), copy.deepcopy(value), none_removes=True)
-    return result
+# --- GoTo's merge-style PATCH and the settings that keep attributes out -------------------------
 
 
 def merge_body(changes: Mapping[str, Any], full_resource: Mapping[str, Any]) -> dict[str, Any]:
@@ -193,48 +62,18 @@ def merge_body(changes: Mapping[str, Any], full_resource: Mapping[str, Any]) -> 
     body: dict[str, Any] = {}
     for path, value in changes.items():
         ref = parse_path(path)
-        if ref.filter_attr is not None:
-            container = _container(body, ref, create=True)
-            assert container is not None
-            if ref.attr not in container:
-                source = _container(dict(full_resource), ref, create=False) or {}
-                container[ref.attr] = copy.deepcopy(source.get(ref.attr) or [])
-        _set(body, ref, copy.deepcopy(value), none_removes=False)
+        if ref.filtered and not has_value(body, ref.whole):
+            set_value(body, ref.whole, copy.deepcopy(get_value(full_resource, ref.whole) or []))
+        set_value(body, ref, copy.deepcopy(value))
     return body
-
-
-def patchop_body(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """An RFC 7644 PatchOp: one ``replace`` per change (``remove`` for None)."""
-    operations = []
-    for path, value in changes.items():
-        parse_path(path)  # rejects paths we could not also express in the other styles
-        if value is None:
-            operations.append({"op": "remove", "path": path})
-        else:
-            operations.append({"op": "replace", "path": path, "value": value})
-    return {"schemas": [PATCHOP_URN], "Operations": operations}
-
-
-def put_body(changes: Mapping[str, Any], full_resource: Mapping[str, Any]) -> dict[str, Any]:
-    """The full definition for PUT: ``full_resource`` with the changes applied, minus server-owned parts."""
-    body = apply_changes(full_resource, changes)
-    for attr in READ_ONLY_ATTRS:
-        body.pop(attr, None)
-    if isinstance(body.get("schemas"), list):
-        body["schemas"] = [s for s in body["schemas"] if s != GETGO_URN]
-    return body
-
-
-def _is_extension(key: str) -> bool:
-    """An extension object (``urn:...:User``) or a path inside one (``urn:...:User:department``)."""
-    return key.startswith("urn:") and not any(key == u or key.startswith(u + ":") for u in CORE_URNS)
 
 
 def _core_attr(key: str) -> str:
-    for urn in CORE_URNS:
-        if key.startswith(urn + ":"):
-            key = key[len(urn) + 1 :]
-    return re.split(r"[.\[]", key, maxsplit=1)[0]
+    """The top-level attribute a resource key or change path names (``name`` for ``name.givenName``)."""
+    try:
+        return parse_path(key).attr
+    except ValueError:
+        return key
 
 
 def strip_unsent(body: Mapping[str, Any], *, send_active: bool, send_extensions: bool) -> dict[str, Any]:
@@ -242,63 +81,17 @@ def strip_unsent(body: Mapping[str, Any], *, send_active: bool, send_extensions:
     extension schemas). Works on resources and on ``changes`` keyed by path."""
     result: dict[str, Any] = {}
     for key, value in body.items():
-        if _is_extension(key):
+        if is_extension(key):
             if send_extensions:
                 result[key] = value
             continue
-        attr = _core_attr(key)
+        attr = _core_attr(key).lower()
         if (not send_active and attr in ACTIVE_ATTRS) or (not send_extensions and attr in EXTENSION_ATTRS):
             continue
         result[key] = value
     if not send_extensions and isinstance(result.get("schemas"), list):
-        result["schemas"] = [s for s in result["schemas"] if not _is_extension(s)]
+        result["schemas"] = [s for s in result["schemas"] if not is_extension(s)]
     return result
-
-
-# --- strict SCIM 2.0 bodies (the scim2 profile) -------------------------------------------------
-
-
-def with_schemas(body: Mapping[str, Any], core_urn: str) -> dict[str, Any]:
-    """The body with the ``schemas`` RFC 7643 §3 requires: the core schema, then every extension
-    schema whose attributes the body carries (``urn:…:enterprise:2.0:User`` for department).
-    Whatever ``schemas`` the body had (a SCIM 1.x URN, a URN without its object) is replaced."""
-    rest = {k: v for k, v in body.items() if k != "schemas"}
-    extensions = [k for k in rest if _is_extension(k)]
-    return {"schemas": [core_urn, *extensions], **rest}
-
-
-def strict_patchop_body(changes: Mapping[str, Any], full_resource: Mapping[str, Any]) -> dict[str, Any]:
-    """An RFC 7644 §3.5.2 PatchOp that a strict server applies as meant.
-
-    A plain path is ``replace`` (``remove`` for None). A change inside a multi-valued attribute
-    (``emails[type eq "work"].value``) replaces the attribute's whole list, built from
-    ``full_resource`` with the changes applied: a filtered ``replace`` that matches no value is
-    a 400 ``noTarget`` on a strict server (RFC 7644 §3.5.2.3), and whether the work e-mail exists yet is
-    not known here. A list left empty is removed.
-    """
-    operations: list[dict[str, Any]] = []
-    filtered: dict[str, Any] = {}
-    for path, value in changes.items():
-        ref = parse_path(path)
-        if ref.filter_attr is not None:
-            filtered[path] = value
-        elif value is None:
-            operations.append({"op": "remove", "path": path})
-        else:
-            operations.append({"op": "replace", "path": path, "value": value})
-    after = apply_changes(full_resource, filtered)
-    lists: dict[str, PathRef] = {}
-    for path in filtered:
-        ref = parse_path(path)
-        lists.setdefault(f"{ref.urn}:{ref.attr}" if ref.urn else ref.attr, ref)
-    for path, ref in lists.items():
-        container = _container(after, ref, create=False) or {}
-        items = container.get(ref.attr) or []
-        if items:
-            operations.append({"op": "replace", "path": path, "value": items})
-        else:
-            operations.append({"op": "remove", "path": path})
-    return {"schemas": [PATCHOP_URN], "Operations": operations}
 
 
 # --- pre-send validation ------------------------------------------------------------------------
@@ -316,50 +109,16 @@ def validate_user(
     partial: bool = False,
     goto_limits: bool = True,
 ) -> None:
-    """Checked before sending: a userName (required by GoTo and by RFC 7643 §4.1) in a verified
-    domain when domains are given; with ``goto_limits`` also GoTo's documented lengths,
-    which a generic SCIM 2.0 app does not have. ``partial``: only what is present."""
-    if not partial or "userName" in resource:
-        user_name = resource.get("userName")
-        if not isinstance(user_name, str) or not user_name.strip():
-            raise _bad(op, "MandatoryFieldsMissing", "userName is missing or empty")
-        if goto_limits:
-            _check_length(op, "userName", user_name, MAX_USERNAME)
-        _check_domain(op, user_name, verified_domains)
-    name = resource.get("name")
-    if goto_limits and isinstance(name, dict):
-        for part in ("givenName", "familyName"):
-            value = name.get(part)
-            if isinstance(value, str):
-                _check_length(op, f"name.{part}", value, MAX_NAME_PART)
-
-
-def _check_length(op: Op, what: str, value: str, limit: int) -> None:
-    if len(value) > limit:
-        raise _bad(
-            op, "SchemaPropertyCanOnlyAcceptValue", f"{what} is {len(value)} characters; GoTo accepts at most {limit}"
-        )
-
-
-def _check_domain(op: Op, user_name: str, verified_domains: Iterable[str] | None) -> None:
-    domains = {d.lower().strip() for d in verified_domains or () if d.strip()}
-    if not domains:
-        return
-    domain = user_name.rpartition("@")[2].lower() if "@" in user_name else ""
-    if domain not in domains:
-        raise _bad(
-            op,
-            "InvalidDomain",
-            f"the domain of userName {user_name!r} is not a verified domain of the GoTo "
-            f"organization ({', '.join(sorted(domains))})",
-        )
+    """GoTo's limits (``shared.scim.limits.user_problem``), raised as ``BadRequest`` before sending."""
+    problem = user_problem(resource, verified_domains=verified_domains or (), partial=partial, goto_limits=goto_limits)
+    if problem is not None:
+        raise _bad(op, *problem)
 
 
 def validate_group_name(display_name: Any, op: Op, *, goto_limits: bool = True) -> None:
-    if not isinstance(display_name, str) or not display_name.strip():
-        raise _bad(op, "MandatoryFieldsMissing", "group displayName is missing or empty")
-    if goto_limits:
-        _check_length(op, "group displayName", display_name, MAX_GROUP_NAME)
+    problem = group_name_problem(display_name, goto_limits=goto_limits)
+    if problem is not None:
+        raise _bad(op, *problem)
 
 
 # --- list envelopes -----------------------------------------------------------------------------
@@ -392,31 +151,6 @@ def read_envelope(data: Any, op: Op) -> tuple[list[dict[str, Any]], int | None]:
 def _identity(resource: dict[str, Any]) -> str:
     rid = resource.get("id")
     return f"id:{rid}" if rid is not None else json.dumps(resource, sort_keys=True, default=str)
-
-
-_ABSENT = object()
-
-
-def _resolve(resource: Mapping[str, Any], attribute: str) -> Any:
-    ref = parse_path(attribute)
-    container: Any = resource.get(ref.urn) if ref.urn else resource
-    if not isinstance(container, Mapping) or ref.attr not in container:
-        return _ABSENT
-    value = container[ref.attr]
-    if ref.sub:
-        if not isinstance(value, Mapping) or ref.sub not in value:
-            return _ABSENT
-        value = value[ref.sub]
-    return value
-
-
-def matches_eq(resource: Mapping[str, Any], attribute: str, value: str) -> bool:
-    """Client-side check of an ``eq`` filter result, in case the server ignored the filter and
-    answered with everything. An attribute the server does not return cannot be checked: kept."""
-    current = _resolve(resource, attribute)
-    if current is _ABSENT:
-        return True
-    return isinstance(current, str) and current.casefold() == value.casefold()
 
 
 def _member(value: str | Mapping[str, Any], *, canonical: bool = False) -> dict[str, Any]:
@@ -570,7 +304,7 @@ class GoToScimClient(TransportClient):
         created = decode_json(await self._t.request("POST", "/Users", op, json=body), op)
         if not isinstance(created, dict) or not created.get("id"):
             # A create that answers without the new key: find it the way the engine would adopt it.
-            found = await self.find_users("userName", body["userName"])
+            found = await self.find_users("userName", str(get_value(body, "userName")))
             if len(found) != 1:
                 raise GoToError(
                     f"{op.subject}: GoTo answered success without the new user's id",

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.engine.scim_paths import ENTERPRISE_URN, split_path
 from shared.mapping.errors import ExpressionSyntaxError, MappingConfigError, MappingError
 from shared.mapping.expressions import Call, attributes, parse, to_source, walk
 from shared.mapping.scoping import (
@@ -22,6 +21,8 @@ from shared.mapping.scoping import (
     validate_filters,
 )
 from shared.mapping.sources import REFERENCE_SOURCES, graph_property, source_problem
+from shared.scim.paths import parse_path, split_path
+from shared.scim.schemas import ENTERPRISE_URN
 
 KINDS = ("direct", "constant", "expression", "none")
 APPLY = ("always", "create")
@@ -406,11 +407,20 @@ def _target_problem(target: str) -> str | None:
     urn, attr = split_path(target)
     if urn is not None and not _URN.match(urn):
         return f"{urn!r} is not a schema URN"
-    if _CORE_PATH.match(attr):
+    if _CORE_PATH.match(attr) and _parses(target):
         return None
     if "[" in attr and "type eq" not in attr:
         return 'only [type eq "..."] filters are supported in target paths, e.g. emails[type eq "work"].value'
     return f'{target!r} is not a target path: use attr, attr.sub, attr[type eq "x"].sub or <schema URN>:attr'
+
+
+def _parses(target: str) -> bool:
+    """Whether the SCIM path algebra that reads and writes resources takes the target too."""
+    try:
+        parse_path(target)
+    except ValueError:
+        return False
+    return True
 
 
 def _mapping_problems(m: AttributeMapping) -> list[MappingError]:

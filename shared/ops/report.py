@@ -17,11 +17,7 @@ from rich.table import Table
 from shared.engine.cycle import CycleResult
 from shared.engine.effects import Record
 from shared.engine.plan import Kind
-
-
-def _label(path: str) -> str:
-    """`urn:…:enterprise:2.0:User:department` -> `department` (the JSON keeps the full path)."""
-    return path.rpartition(":")[2] if path.startswith("urn:") else path
+from shared.scim.paths import short_name
 
 
 def _value(value: Any) -> str:
@@ -112,7 +108,7 @@ def print_plans(console: Console, plans: list[Record], *, executed: bool = False
             plan.user.upn or plan.user.id,
             plan.log_action.value + (f" ({plan.kind.value})" if plan.staged else ""),
             status,
-            "\n".join(_label(path) for path, _, _ in changes),
+            "\n".join(short_name(path) for path, _, _ in changes),
             "\n".join(_value(old) for _, old, _ in changes),
             "\n".join(_value(new) for _, _, new in changes),
             plan.reason + (f" [{code}]" if code else ""),

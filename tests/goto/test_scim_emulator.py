@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from shared.goto import AuthError, BadRequest, Conflict, DryRunBlocked, NotFound, RateLimited
-from shared.goto.scim import ENTERPRISE_URN
+from shared.scim.schemas import ENTERPRISE_URN
 
 from .conftest import FlakyTokens, scim, user
 

@@ -1,52 +1,29 @@
-"""The ``scim2`` target profile: strict RFC 7643/7644 bodies (pure helpers, and a hypothesis check
-of the PatchOp bodies against scim2-models' own PatchOp evaluator as the oracle), the
+"""The ``scim2`` target profile: canonical member types and GoTo's limits left out, the
 SCIM_PROFILE setting, the wire format of both profiles, and the profile against the GoTo
-emulator in its SCIM 2.0 dialect. The independent server is in tests/scim2/."""
+emulator in its SCIM 2.0 dialect. The strict bodies themselves (and their hypothesis check
+against scim2-models) are in tests/scim/test_resource.py; the independent server is in
+tests/scim2/."""
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from scim2_models import Context, EnterpriseUser, PatchOp, User
 
-from shared.engine.scim_paths import set_value
 from shared.goto import GoToScimClient, StaticTokenProvider
 from shared.goto.errors import BadRequest, Op
-from shared.goto.scim import (
-    ENTERPRISE_URN,
-    GROUP_URN,
-    PATCHOP_URN,
-    USER_URN,
-    _member,
-    strict_patchop_body,
-    validate_user,
-    with_schemas,
-)
+from shared.goto.scim import _member, validate_user
+from shared.scim.schemas import ENTERPRISE_URN, GROUP_URN
 from shared.settings import Settings, SettingsError
 
 from .conftest import FAST, scim
 
 DEPT = f"{ENTERPRISE_URN}:department"
 WORK = 'emails[type eq "work"].value'
-OTHER = 'emails[type eq "other"].value'
 
 # --- bodies
-
-
-def test_schemas_name_the_core_schema_and_each_extension_the_body_carries() -> None:
-    body = {"schemas": ["urn:scim:schemas:core:1.0"], "userName": "a@contoso.com", ENTERPRISE_URN: {"department": "x"}}
-    assert with_schemas(body, USER_URN) == {
-        "schemas": [USER_URN, ENTERPRISE_URN],
-        "userName": "a@contoso.com",
-        ENTERPRISE_URN: {"department": "x"},
-    }
-    assert with_schemas({"displayName": "Sales"}, GROUP_URN)["schemas"] == [GROUP_URN]
 
 
 @pytest.mark.parametrize(
@@ -64,104 +41,11 @@ def test_member_types_are_canonical_only_in_the_scim2_profile(given: Any, goto: 
     assert isinstance(_member(given, canonical=True)["value"], str)
 
 
-def test_strict_patchop_replaces_whole_multi_valued_lists_and_removes_cleared_values() -> None:
-    full = {"userName": "a@contoso.com", "emails": [{"type": "other", "value": "a@home.example"}], "title": "Clerk"}
-    body = strict_patchop_body({"name.givenName": "Ann", "title": None, WORK: "a@contoso.com", DEPT: "R&D"}, full)
-    assert body["schemas"] == [PATCHOP_URN]
-    assert body["Operations"] == [
-        {"op": "replace", "path": "name.givenName", "value": "Ann"},
-        {"op": "remove", "path": "title"},
-        {"op": "replace", "path": DEPT, "value": "R&D"},
-        {
-            "op": "replace",
-            "path": "emails",
-            "value": [
-                {"type": "other", "value": "a@home.example"},
-                {"type": "work", "value": "a@contoso.com", "primary": True},  # the first primary
-            ],
-        },
-    ]
-    only_work = {"emails": [{"type": "work", "value": "a@contoso.com", "primary": True}]}
-    assert strict_patchop_body({WORK: None}, only_work)["Operations"] == [{"op": "remove", "path": "emails"}]
-
-
 def test_goto_length_limits_are_not_applied_to_a_generic_scim_target() -> None:
     long_name = {"userName": "a" * 130 + "@contoso.com", "name": {"givenName": "G" * 61}}
     with pytest.raises(BadRequest):
         validate_user(long_name, Op("create user", "a"))
     validate_user(long_name, Op("create user", "a"), goto_limits=False)
-
-
-# --- the strict PatchOp against an independent evaluator (scim2-models)
-
-StrictUser = User[EnterpriseUser]
-WORD = st.text(alphabet="abcdefghij", min_size=1, max_size=6)
-PATHS = {
-    "name.givenName": WORD,
-    "displayName": WORD,
-    "title": WORD,
-    WORK: WORD.map(lambda w: f"{w}@contoso.com"),
-    OTHER: WORD.map(lambda w: f"{w}@home.example"),
-    DEPT: WORD,
-}
-
-
-@st.composite
-def resource_and_changes(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
-    resource: dict[str, Any] = {"schemas": [USER_URN], "userName": "a@contoso.com"}
-    emails = []
-    for kind, path in (("work", WORK), ("other", OTHER)):
-        if draw(st.booleans()):
-            emails.append({"type": kind, "value": draw(PATHS[path])})
-    if emails:
-        resource["emails"] = emails
-    for path in ("title", "displayName"):
-        if draw(st.booleans()):
-            resource[path] = draw(WORD)
-    if draw(st.booleans()):
-        resource["name"] = {"givenName": draw(WORD)}
-    if draw(st.booleans()):
-        resource["schemas"].append(ENTERPRISE_URN)
-        resource[ENTERPRISE_URN] = {"department": draw(WORD)}
-    paths = draw(st.lists(st.sampled_from(sorted(PATHS)), min_size=1, max_size=len(PATHS), unique=True))
-    changes = {p: draw(st.none() | PATHS[p]) for p in paths}
-    return resource, changes
-
-
-def read(resource: dict[str, Any], path: str) -> Any:
-    """The value at a change path, read the plain way (the oracle's own reader)."""
-    if path in (WORK, OTHER):
-        kind = "work" if path == WORK else "other"
-        return next((e.get("value") for e in resource.get("emails") or [] if e.get("type") == kind), None)
-    if path == DEPT:
-        return (resource.get(ENTERPRISE_URN) or {}).get("department")
-    if path == "name.givenName":
-        return (resource.get("name") or {}).get("givenName")
-    return resource.get(path)
-
-
-def merged_the_engine_way(resource: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """The engine passes the target with the changes already written in (None as null)."""
-    merged = copy.deepcopy(resource)
-    for path, value in changes.items():
-        set_value(merged, path, value)
-    return merged
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(resource_and_changes(), st.booleans())
-def test_a_strict_patchop_leaves_every_changed_path_at_its_new_value_and_the_rest_alone(
-    case: tuple[dict[str, Any], dict[str, Any]], already_merged: bool
-) -> None:
-    resource, changes = case
-    user = StrictUser.model_validate(resource)
-    full = merged_the_engine_way(resource, changes) if already_merged else resource
-    body = strict_patchop_body(changes, full)
-    PatchOp[StrictUser].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST).patch(user)
-    after = json.loads(user.model_dump_json(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
-    for path in PATHS:
-        expected = changes[path] if path in changes else read(resource, path)
-        assert read(after, path) == expected, (path, body)
 
 
 # --- the setting

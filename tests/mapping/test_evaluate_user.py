@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared.engine.scim_paths import ENTERPRISE_URN
 from shared.mapping import AttributeMapping, ExpressionEvaluationError, MappingConfig, builtin, evaluate_user
+from shared.scim.schemas import ENTERPRISE_URN
 from tests.mapping.helpers import ctx
 
 GUEST = "ann_fabrikam.com#EXT#@contoso.onmicrosoft.com"

@@ -9,7 +9,6 @@ import pytest
 
 from shared.engine.licenses import resolve_names
 from shared.engine.plan import Kind, Match, Policy, decide_scope, plan_user
-from shared.engine.scim_paths import ENTERPRISE_URN, build_resource, get_value
 from shared.mapping import (
     AttributeMapping,
     MappingConfig,
@@ -21,6 +20,8 @@ from shared.mapping import (
     strip_guest_suffix,
 )
 from shared.model import Action, Link, SourceUser, Status
+from shared.scim.resource import build_resource
+from shared.scim.schemas import ENTERPRISE_URN
 
 POLICY = Policy(verified_domains=("contoso.com",))
 DEFAULT_GOTO_MAPPING = builtin("goto")
@@ -209,14 +210,6 @@ def test_scope_checks_are_named_as_entra_names_them() -> None:
 def test_guest_upn_suffix_is_stripped_like_entra() -> None:
     assert strip_guest_suffix("alias_fabrikam.com#EXT#@contoso.onmicrosoft.com") == "alias@fabrikam.com"
     assert strip_guest_suffix("plain@contoso.com") == "plain@contoso.com"
-
-
-def test_scim_paths_read_and_write_filtered_and_extension_attributes() -> None:
-    resource = build_resource({'emails[type eq "work"].value': "a@contoso.com", f"{ENTERPRISE_URN}:department": "X"})
-    assert resource["emails"] == [{"type": "work", "value": "a@contoso.com", "primary": True}]
-    assert get_value(resource, 'emails[type eq "work"].value') == "a@contoso.com"
-    assert get_value(resource, f"{ENTERPRISE_URN}:department") == "X"
-    assert "schemas" not in resource  # GoTo's UserDefinition carries none (goto-api U1)
 
 
 # ---------------------------------------------------------------- the mapping library in plan_user
