@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableEntity, UpdateMode
 
 from shared.model import Assignment
 
-from ._base import Operation, Repository, delete, storage_call, submit_batches, upsert
+from ._base import Operation, Repository, delete, row_missing, storage_call, submit_batches, upsert
 from ._codec import bounded_text, check_key, from_json, to_json
 
 
@@ -41,6 +42,14 @@ def assignment_from_entity(entity: TableEntity) -> Assignment:
         role_ids=frozenset(from_json(entity.get("role_ids"), [])),
         role_values=frozenset(from_json(entity.get("role_values"), [])),
     )
+
+
+async def _assignments(rows: Any) -> Any:
+    async for entity in rows:
+        yield assignment_from_entity(entity)
+
+
+FEW_USERS = 15  # named users per targeted query; more: the whole snapshot in one paged read
 
 
 class AssignmentRepository(Repository):
@@ -78,6 +87,43 @@ class AssignmentRepository(Repository):
         if operations:
             await submit_batches(self._table, operations)
         return SnapshotWrite(upserted=upserted, deleted=deleted)
+
+    @storage_call
+    async def get(self, principal_id: str, principal_type: str) -> Assignment | None:
+        """One principal's stored assignment (a point read), or None."""
+        try:
+            entity = await self._table.get_entity(principal_type, principal_id)
+        except ResourceNotFoundError as exc:
+            if not row_missing(exc):
+                raise
+            return None
+        return assignment_from_entity(entity)
+
+    @storage_call
+    async def of_type(self, principal_type: str) -> dict[str, Assignment]:
+        """The stored assignments of one principal type ("Group": as many as the app has groups)."""
+        rows = self._table.query_entities("PartitionKey eq @t", parameters={"t": principal_type}, results_per_page=1000)
+        return {a.principal_id: a async for a in _assignments(rows)}
+
+    @storage_call
+    async def for_users(self, user_ids: list[str]) -> tuple[dict[str, Assignment], dict[str, Assignment]]:
+        """(the named users' own assignments, every group assignment) in one query for a few
+        users: what a targeted run needs, at a cost that does not grow with the tenant."""
+        if len(user_ids) > FEW_USERS:
+            everything = await self.load()
+            users = {u: a for u in user_ids if (a := everything.get(u)) is not None and a.principal_type == "User"}
+            return users, {pid: a for pid, a in everything.items() if a.principal_type == "Group"}
+        wanted = " or ".join(f"RowKey eq @u{i}" for i in range(len(user_ids)))
+        # The SDK substitutes a parameter up to the next space: keep one after each.
+        query = "PartitionKey eq 'Group'" + (f" or ( PartitionKey eq 'User' and ( {wanted} ) )" if user_ids else "")
+        params = {f"u{i}": check_key(uid, "user id") for i, uid in enumerate(user_ids)}
+        found = [
+            a async for a in _assignments(self._table.query_entities(query, parameters=params, results_per_page=1000))
+        ]
+        return (
+            {a.principal_id: a for a in found if a.principal_type == "User"},
+            {a.principal_id: a for a in found if a.principal_type == "Group"},
+        )
 
     @storage_call
     async def upsert(self, assignment: Assignment) -> None:

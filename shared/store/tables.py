@@ -22,13 +22,14 @@ from .job import JobRepository
 from .lease import LeaseRepository
 from .links import LinkRepository
 from .logs import LogRepository
+from .memberships import MembershipRepository
 from .subscriptions import SubscriptionRepository
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
 DEFAULT_PREFIX = "gotosync"
-TABLES = ("job", "lease", "assignments", "links", "escrow", "logs", "subscriptions", "cycles", "audit")
+TABLES = ("job", "lease", "assignments", "links", "escrow", "logs", "subscriptions", "cycles", "audit", "members")
 # Table names: letters and digits, starting with a letter, 3 to 63 characters.
 _PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9]{0,51}")
 
@@ -93,6 +94,7 @@ class Store:
         self.subscriptions = SubscriptionRepository(self._table("subscriptions"), self.endpoint)
         self.cycles = CycleHistoryRepository(self._table("cycles"), self.endpoint)
         self.audit = AuditRepository(self._table("audit"), self.endpoint)
+        self.memberships = MembershipRepository(self._table("members"), self.endpoint)
 
     @classmethod
     def from_connection_string(cls, connection_string: str, prefix: str = DEFAULT_PREFIX, **client_kwargs: Any) -> Self:
