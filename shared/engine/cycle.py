@@ -25,7 +25,8 @@ from shared.engine.commit import Committer
 from shared.engine.effects import Context, Effects, Record, user_effects
 from shared.engine.export import Outcome, export
 from shared.engine.gate import STALE, Decision, decide, held_reason, is_stale
-from shared.engine.groups import sync_groups
+from shared.engine.group_effects import GroupRecord
+from shared.engine.groups import assigned_members, sync_groups
 from shared.engine.guard import (
     DELETION_QUARANTINE,
     FAILURE_QUARANTINE,
@@ -44,7 +45,6 @@ from shared.goto.token_store import CredentialStoreError
 from shared.mapping import MappingConfig, SourceContext, evaluate_user, load_mapping
 from shared.model import (
     Action,
-    Assignment,
     CycleKind,
     CycleProgress,
     Initiator,
@@ -81,6 +81,7 @@ class CycleResult:
     by_status: dict[str, int] = field(default_factory=dict)
     staged: int = 0
     skipped_reason: str = ""  # set when the cycle did not run (lease held, provisioning off)
+    groups: list[GroupRecord] = field(default_factory=list)  # each assigned group's plan and outcome
 
     @property
     def duration_s(self) -> float:
@@ -235,7 +236,7 @@ class SyncEngine:
         )
 
     async def sync_users(
-        self, user_ids: Iterable[str], *, initiated_by: Initiator, dry_run: bool = False
+        self, user_ids: Iterable[str], *, initiated_by: Initiator, dry_run: bool = False, job: JobState | None = None
     ) -> CycleResult:
         """The pipeline for the named users now, each read afresh from Graph (a notification or
         an admin's request is only a ping). Does not take the cycle lease: a write whose Entra
@@ -243,7 +244,7 @@ class SyncEngine:
         deletes on a negative read: such users are handed to the next cycle."""
         ids = sorted(set(user_ids))
         run = _Run(self, str(uuid.uuid4()), CycleKind.TARGETED, dry_run, initiated_by, None, None, None)
-        return await run.execute_targeted(ids)
+        return await run.execute_targeted(ids, job)
 
 
 class _Run:
@@ -281,6 +282,7 @@ class _Run:
         self.last_checkpoint = time.monotonic()
         self.licenses: LicenseMap | None = None
         self.held = ""  # why this run's disables and deletes are held ("" = they are not)
+        self.group_records: list[GroupRecord] = []
 
     # ---------------------------------------------------------------- running
 
@@ -291,11 +293,11 @@ class _Run:
         async with self._guarded():
             read = await self._read(job)
             records = await self._run(read, job)
+            await self._sync_groups(read, records, job)
             if not self.dry_run:
                 self._log_orphans(read.orphans)
-                if self.e.settings.provision_groups:
-                    await self._sync_groups(read.snapshot)
-                await self._finish(read, sum(1 for r in records if r.staged))
+                staged = sum(1 for r in records if r.staged) + sum(1 for g in self.group_records if g.staged)
+                await self._finish(read, staged)
             return self._result(records)
 
     def _take_current(self, job: JobState) -> None:
@@ -312,11 +314,11 @@ class _Run:
             self.kind = self.state.kind = CycleKind.INITIAL
             return await reading.full()
 
-    async def execute_targeted(self, user_ids: list[str]) -> CycleResult:
-        job = await self.e.store.job.get()
+    async def execute_targeted(self, user_ids: list[str], job: JobState | None = None) -> CycleResult:
+        job = job if job is not None else await self.e.store.job.get()
         self.job_assignments_hash = job.assignments_hash
         async with self._guarded():
-            read = await Reading(self.e).targeted(user_ids)
+            read = await Reading(self.e).targeted(user_ids, job)
             read.managed = job.managed_users
             records = await self._run(read, job)
             staged = sum(1 for r in records if r.staged)
@@ -350,22 +352,40 @@ class _Run:
         for record in result.plans:
             self._count(record.log_action.value, record.log_status.value)
 
-    async def _sync_groups(self, assignments: dict[str, Assignment]) -> None:
-        """Users first, then groups and memberships (Entra's order for group-capable apps)."""
+    async def _sync_groups(self, read: ReadResult, records: list[Record], job: JobState) -> None:
+        """Users first, then groups and memberships (Entra's order for group-capable apps), on
+        the same gate and committer. A quiet incremental cycle leaves groups alone."""
+        groups = read.groups
+        if not self.e.settings.provision_groups or groups is None:
+            return
+        users_changed = any(r.exported and not r.failed for r in records)
+        if self.kind is not CycleKind.INITIAL and not groups.changed and not users_changed:
+            return
         await self.commit.flush()  # the users' links are batched: groups read them
-        groups = await sync_groups(
+        if not groups.assigned <= set(groups.members):
+            members, listed = await assigned_members(self.e, groups.assigned - set(groups.members))
+            groups.members.update(members)
+            groups.listed.update(listed)
+        result = await sync_groups(
             self.e,
             provision_groups=True,
             cycle_id=self.cycle_id,
             initiated_by=self.initiated_by,
+            dry_run=self.dry_run,
             log_unchanged=self.kind is CycleKind.INITIAL,
-            assignments=assignments,
+            assignments=read.snapshot,
+            members={gid: groups.members[gid] for gid in groups.assigned},
+            job=job,
+            commit=self.commit,
+            held=self.held,
         )
-        for entry in groups.entries:
-            self._count(entry.action.value, entry.status.value)
-        self.commit.add_logs(groups.entries)
-        if groups.auth_error is not None:
-            raise groups.auth_error  # _guarded quarantines the job and flushes the logs
+        self.group_records = result.records
+        for record in result.records:
+            self._count(record.log_action.value, record.log_status.value)
+        self.attempted += result.attempted
+        self.failed += result.failed
+        if result.auth_error is not None:
+            raise result.auth_error  # _guarded quarantines the job and flushes the logs
 
     # ---------------------------------------------------------------- deciding
 
@@ -581,6 +601,8 @@ class _Run:
         digest = snapshot_hash(read.snapshot)
         if digest != self.job_assignments_hash:
             await self.e.store.assignments.replace(read.snapshot)
+        if read.groups is not None:
+            await read.groups.save(self.e.store, self.e.settings.transitive_members)
         self.state.ended = utcnow()
         telemetry.metrics().record_cycle(self.kind.value, (self.state.ended - self.started).total_seconds())
         done = CycleProgress(**{**self.state.__dict__})
@@ -663,7 +685,8 @@ class _Run:
             plans=records,
             by_action=dict(by_action),
             by_status=dict(by_status),
-            staged=sum(1 for r in records if r.staged),
+            staged=sum(1 for r in records if r.staged) + sum(1 for g in self.group_records if g.staged),
+            groups=list(self.group_records),
         )
 
 

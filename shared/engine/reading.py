@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from shared.engine.evidence import from_delta_removal, from_read
 from shared.engine.matching import GoToIndex, Owners, RemoteMatcher, match_in_index
 from shared.engine.plan import Match
-from shared.entra.reader import GraphReadError, GroupGone
+from shared.entra.reader import GraphReadError, GroupGone, MembershipChange
 from shared.model import Assignment, EscrowEntry, JobState, Link, SourceUser, UserRead, UserState, utcnow
 
 if TYPE_CHECKING:
@@ -71,6 +71,50 @@ class Orphan:
 
 
 @dataclass
+class Memberships:
+    """The members of the app's assigned groups as this run knows them, and what the run must
+    write to the membership table: lists it read from Graph, delta changes to known lists, and
+    groups no longer assigned (forgotten)."""
+
+    assigned: set[str]
+    members: dict[str, set[str]] = field(default_factory=dict)  # only filled when the run needed them
+    listed: dict[str, set[str]] = field(default_factory=dict)
+    changes: dict[str, tuple[set[str], set[str]]] = field(default_factory=dict)  # gid -> (added, removed)
+    unassigned: set[str] = field(default_factory=set)
+    changed: bool = True  # anything that can change a GoTo group (a quiet incremental cycle: False)
+    full: bool = False  # every assigned group was listed: the table is made exactly this
+
+    async def save(self, store: Any, transitive: bool) -> None:
+        """Writes what this run learnt to the membership table (not with TRANSITIVE_MEMBERS:
+        the groups delta cannot keep nested members)."""
+        if transitive:
+            return
+        for gid, members in sorted(self.listed.items()):
+            await store.memberships.replace(gid, members)
+        for gid, (added, removed) in sorted(self.changes.items()):
+            if gid in self.assigned and gid not in self.listed:
+                await store.memberships.apply(gid, added, removed)
+        gone = (await store.memberships.groups()) - self.assigned if self.full else self.unassigned
+        for gid in sorted(gone):
+            await store.memberships.forget(gid)
+
+    @classmethod
+    def of(
+        cls, now: dict[str, Assignment], before: dict[str, Assignment], deltas: dict[str, MembershipChange]
+    ) -> Memberships:
+        assigned = {pid for pid, a in now.items() if a.principal_type == "Group"}
+        was = {pid for pid, a in before.items() if a.principal_type == "Group"}
+        changes = {gid: (set(c.added), set(c.removed)) for gid, c in deltas.items() if gid in assigned | was}
+        return cls(assigned, changes=changes, unassigned=was - assigned)
+
+    def changed_members(self) -> set[str]:
+        out: set[str] = set()
+        for added, removed in self.changes.values():
+            out |= added | removed
+        return out
+
+
+@dataclass
 class ReadResult:
     candidates: list[Candidate]
     delta_links: tuple[str, str] = ("", "")
@@ -81,6 +125,7 @@ class ReadResult:
     # plan must not give one of these names to another user.
     taken_names: dict[str, str] = field(default_factory=dict)
     orphans: list[Orphan] = field(default_factory=list)
+    groups: Memberships | None = None  # the assigned groups' members (None: not read by this run)
 
 
 async def bounded(fn: Callable[[T], Awaitable[R]], items: Iterable[T], limit: int) -> list[R]:
@@ -98,6 +143,7 @@ def snapshot_hash(assignments: dict[str, Assignment]) -> str:
     """A digest of who is assigned with which roles (order-independent)."""
     lines = sorted(
         f"{a.principal_type}|{a.principal_id}|{','.join(sorted(a.role_ids))}|{','.join(sorted(a.role_values))}"
+        f"|{a.display_name}"
         for a in assignments.values()
     )
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
@@ -137,9 +183,11 @@ class Reading:
 
     # ------------------------------------------------------------------ scope of assignments
 
-    async def roles_by_user(self, assignments: dict[str, Assignment]) -> dict[str, frozenset[str]]:
+    async def roles_by_user(
+        self, assignments: dict[str, Assignment]
+    ) -> tuple[dict[str, frozenset[str]], dict[str, set[str]]]:
         """Each assigned user's role values, directly and through assigned groups (a group that
-        reads as deleted gives nobody a role)."""
+        reads as deleted gives nobody a role), and the members of each assigned group."""
         roles: dict[str, set[str]] = {}
         for a in assignments.values():
             if a.principal_type == "User":
@@ -149,7 +197,8 @@ class Reading:
         for group, members in zip(groups, lists, strict=True):
             for uid in members:
                 roles.setdefault(uid, set()).update(group.role_values)
-        return {uid: frozenset(r) for uid, r in roles.items()}
+        by_group = {g.principal_id: members for g, members in zip(groups, lists, strict=True)}
+        return {uid: frozenset(r) for uid, r in roles.items()}, by_group
 
     # ------------------------------------------------------------------ full
 
@@ -158,7 +207,8 @@ class Reading:
         # Delta links first: changes made while we read are replayed by the next round.
         links_now = await reader.latest_delta_links(self.e.select)
         assignments = await reader.assignments(await reader.app_roles())
-        roles_of = await self.roles_by_user(assignments)
+        roles_of, by_group = await self.roles_by_user(assignments)
+        groups = Memberships(set(by_group), members=dict(by_group), listed=dict(by_group), full=True)
         evidence = assignment_evidence(assignments, utcnow())
         stored = {lk.entra_id: lk for lk in await self.store.links.all("user")}
         escrow = {e.entra_id: e for e in await self.store.escrow.all() if e.kind == "user"}
@@ -196,6 +246,7 @@ class Reading:
             set(escrow),
             managed=managed_count(stored.values()),
             orphans=_orphans(index, stored, wanted),
+            groups=groups,
         )
 
     # ------------------------------------------------------------------ incremental
@@ -208,33 +259,52 @@ class Reading:
         previous = assignments if same else await store.assignments.load()
         user_changes, users_link = await reader.users_delta(job.users_delta_link, self.e.select)
         group_changes, groups_link = await reader.groups_delta(job.groups_delta_link)
+        groups = Memberships.of(assignments, previous, group_changes)
         affected = await self._assignment_diff(assignments, previous)
-        assigned_groups = {pid for pid, a in assignments.items() if a.principal_type == "Group"}
-        for gid, change in group_changes.items():
-            if gid in assigned_groups or gid in previous:
-                affected |= change.added | change.removed
+        groups.changed = assignments != previous or bool(groups.changes)
+        affected |= groups.changed_members()
         changed = {c.id: c for c in user_changes}
-        direct = {pid for pid, a in assignments.items() if a.principal_type == "User"}
         due = {e.entra_id: e for e in await store.escrow.due(utcnow()) if e.kind == "user"}
         affected |= set(due)
+        groups.changed = groups.changed or bool(due)
         # Links are read only when there is something to decide (a quiet cycle stays cheap).
         links = {lk.entra_id: lk for lk in await store.links.all("user")} if (affected or changed) else {}
-        others = [uid for uid in changed if uid not in links and uid not in direct]
-        members = await self._members(assigned_groups if (affected or others) else set())
-        member_ids = set().union(*members.values()) if members else set()
+        direct = {pid for pid, a in assignments.items() if a.principal_type == "User"}
+        if affected or any(uid not in links and uid not in direct for uid in changed):
+            await self._members(groups)
+        member_ids = set().union(*groups.members.values()) if groups.members else set()
         affected |= {uid for uid in changed if uid in links or uid in direct or uid in member_ids}
-        roles_of = _roles_of(affected, assignments, direct, members)
+        roles_of = _roles_of(affected, assignments, direct, groups.members)
+        candidates = await self._incremental_candidates(sorted(affected), links, changed, due, roles_of, assignments)
+        planned = {c.user.id for c in candidates}
+        return ReadResult(
+            candidates,
+            (users_link, groups_link),
+            assignments,
+            set(due),
+            managed=managed_count(links.values()) if links else None,
+            taken_names=taken_names(links.values(), planned),
+            groups=groups,
+        )
+
+    async def _incremental_candidates(
+        self,
+        affected: list[str],
+        links: dict[str, Link],
+        changed: dict[str, Any],
+        due: dict[str, EscrowEntry],
+        roles_of: dict[str, set[str]],
+        assignments: dict[str, Assignment],
+    ) -> list[Candidate]:
         evidence = assignment_evidence(assignments, utcnow())
-        owners = Owners(links.values())
-        matcher = RemoteMatcher(self.e.scim, self.e.matching_values, owners)
+        matcher = RemoteMatcher(self.e.scim, self.e.matching_values, Owners(links.values()))
 
         async def one(uid: str) -> Candidate | None:
             link = links.get(uid)
             change = changed.get(uid)
             if change is not None and change.removed:
-                cand = Candidate(
-                    from_delta_removal(uid, change.attributes, change.removed), link, Match(None), utcnow()
-                )
+                user = from_delta_removal(uid, change.attributes, change.removed)
+                cand = Candidate(user, link, Match(None), utcnow())
             else:
                 read = await self._read_one(uid)
                 escrow = due.get(uid) or await self._escrow_if_absent(read)
@@ -246,39 +316,47 @@ class Reading:
                 cand.match = await matcher.match(cand.user, link)
             return cand
 
-        found = await bounded(one, sorted(affected), self.limit)
-        candidates = [c for c in found if c is not None]
-        planned = {c.user.id for c in candidates}
-        return ReadResult(
-            candidates,
-            (users_link, groups_link),
-            assignments,
-            set(due),
-            managed=managed_count(links.values()) if links else None,
-            taken_names=taken_names(links.values(), planned),
-        )
+        found = await bounded(one, affected, self.limit)
+        return [c for c in found if c is not None]
 
     async def _assignment_diff(self, now: dict[str, Assignment], before: dict[str, Assignment]) -> set[str]:
-        """Users whose assignment changed: directly, or all members of a changed group."""
+        """Users whose assignment changed: directly, or all members of a changed group (from
+        the membership table where it knows them: an unassigned, even deleted, group's members
+        are known there)."""
         affected: set[str] = set()
         for pid in set(now) | set(before):
             current, previous = now.get(pid), before.get(pid)
-            if current == previous:
-                continue
+            if _same_grant(current, previous):
+                continue  # unchanged, or only renamed (a group's name matters to its GoTo group only)
             if (current or previous).principal_type == "User":  # type: ignore[union-attr]
                 affected.add(pid)
-                continue
-            try:
-                affected |= await self.reader.group_member_ids(pid, self.transitive)
-            except GroupGone as exc:
-                # Its members can no longer be listed: only a full read knows who they were.
-                raise NeedsFullRead(f"{exc}; its members are re-evaluated by a full read") from exc
+            else:
+                affected |= await self._group_members_for_diff(pid)
         return affected
 
-    async def _members(self, group_ids: set[str]) -> dict[str, set[str]]:
-        ids = sorted(group_ids)
-        lists = await bounded(lambda g: self.reader.members_unless_gone(g, self.transitive), ids, 8)
-        return dict(zip(ids, lists, strict=True))
+    async def _group_members_for_diff(self, group_id: str) -> set[str]:
+        stored = None if self.transitive else await self.store.memberships.get(group_id)
+        if stored is not None:
+            return stored
+        try:
+            return await self.reader.group_member_ids(group_id, self.transitive)
+        except GroupGone as exc:
+            # Its members can no longer be listed: only a full read knows who they were.
+            raise NeedsFullRead(f"{exc}; its members are re-evaluated by a full read") from exc
+
+    async def _members(self, groups: Memberships) -> None:
+        """The members of every assigned group: stored (with this round's delta applied), or
+        listed from Graph where the table does not know them (and then stored)."""
+        ids = sorted(groups.assigned)
+        stored = await bounded(lambda g: _none() if self.transitive else self.store.memberships.get(g), ids, 8)
+        unknown = [g for g, known in zip(ids, stored, strict=True) if known is None]
+        listed = await bounded(lambda g: self.reader.members_unless_gone(g, self.transitive), unknown, 8)
+        groups.listed = dict(zip(unknown, listed, strict=True))
+        for gid, known in zip(ids, stored, strict=True):
+            if known is not None:
+                added, removed = groups.changes.get(gid, (set(), set()))
+                groups.members[gid] = (known | added) - removed
+        groups.members.update(groups.listed)
 
     async def _escrow_if_absent(self, read: UserRead | ReadFailure) -> EscrowEntry | None:
         if isinstance(read, ReadFailure) or read.state is not UserState.ABSENT:
@@ -287,33 +365,21 @@ class Reading:
 
     # ------------------------------------------------------------------ targeted
 
-    async def targeted(self, user_ids: list[str]) -> ReadResult:
-        reader, store = self.reader, self.store
-        assignments = await reader.assignments(await reader.app_roles())
-        groups = {pid: a for pid, a in assignments.items() if a.principal_type == "Group"}
-        evidence = assignment_evidence(assignments, utcnow())
-        matcher = RemoteMatcher(self.e.scim, self.e.matching_values, Owners(()), store.links.owner_of)
+    async def targeted(self, user_ids: list[str], job: JobState) -> ReadResult:
+        """Named users, each read afresh. Their assignments come from the stored snapshot (kept
+        current by cycles and the assignment watch), so a webhook run costs the same in any
+        tenant; a user the snapshot would take out of scope is confirmed by a fresh read of the
+        assignments before anything is disabled."""
+        grants = await Grants.load(self, user_ids, job)
+        matcher = RemoteMatcher(self.e.scim, self.e.matching_values, Owners(()), self.store.links.owner_of)
 
         async def one(uid: str) -> Candidate | None:
             read = await self._read_one(uid)
-            roles: set[str] = set()
-            assigned = False
-            if isinstance(read, UserRead) and read.attributes is not None:
-                if uid in assignments and assignments[uid].principal_type == "User":
-                    roles |= assignments[uid].role_values
-                    assigned = True
-                try:
-                    in_groups = (await reader.member_of(uid, self.transitive) if groups else set()) & set(groups)
-                except GraphReadError as exc:
-                    read = ReadFailure(uid, exc.code, f"the groups of this user could not be read: {exc}")
-                else:
-                    for gid in in_groups:
-                        roles |= groups[gid].role_values
-                    assigned = assigned or bool(in_groups)
-            link = await store.links.get(uid, "user")
+            link = await self.store.links.get(uid, "user")
+            roles, assigned, read = await grants.of(uid, read, confirm=link is not None and link.live)
             escrow = await self._escrow_if_absent(read)
-            cand = self._candidate(read, link, frozenset(roles), assigned, evidence, escrow, False)
-            if link is None and not cand.user.assigned and (cand.error is None or uid not in assignments):
+            cand = self._candidate(read, link, roles, assigned, grants.evidence, escrow, False)
+            if link is None and not cand.user.assigned and (cand.error is None or not grants.direct(uid)):
                 # Never provisioned and not (known to be) in scope: nothing worth a log line. A
                 # failed read of such a user is left to the next cycle, which reads everyone.
                 return None
@@ -322,7 +388,7 @@ class Reading:
             return cand
 
         found = await bounded(one, user_ids, self.limit)
-        return ReadResult([c for c in found if c is not None], snapshot=assignments)
+        return ReadResult([c for c in found if c is not None], snapshot=grants.snapshot)
 
     # ------------------------------------------------------------------ one user
 
@@ -356,6 +422,91 @@ class Reading:
             may_confirm=may_confirm,
         )
         return Candidate(user, link, Match(None), read.read_at or utcnow(), escrow)
+
+
+class Grants:
+    """Who holds which app roles, for a targeted run: from the stored snapshot (one table query
+    for the named users and the assigned groups) or, before the first cycle stored one, from
+    Graph; confirmed from Graph before it takes a linked user out of scope."""
+
+    def __init__(
+        self, reading: Reading, users: dict[str, Assignment], groups: dict[str, Assignment], fresh: bool
+    ) -> None:
+        self.reading = reading
+        self.users = users
+        self.groups = groups
+        self.fresh = fresh  # read from Graph in this run
+        self.snapshot: dict[str, Assignment] = {**users, **groups} if fresh else {}
+        self.evidence = _grant_evidence(fresh, len(groups))
+
+    @classmethod
+    async def load(cls, reading: Reading, user_ids: list[str], job: JobState) -> Grants:
+        if not job.has_watermark:
+            return await cls.from_graph(reading)
+        users, groups = await reading.store.assignments.for_users(user_ids)
+        return cls(reading, users, groups, fresh=False)
+
+    @classmethod
+    async def from_graph(cls, reading: Reading) -> Grants:
+        assignments = await reading.reader.assignments(await reading.reader.app_roles())
+        users = {pid: a for pid, a in assignments.items() if a.principal_type == "User"}
+        groups = {pid: a for pid, a in assignments.items() if a.principal_type == "Group"}
+        return cls(reading, users, groups, fresh=True)
+
+    def direct(self, uid: str) -> bool:
+        return uid in self.users
+
+    async def of(
+        self, uid: str, read: UserRead | ReadFailure, *, confirm: bool
+    ) -> tuple[frozenset[str], bool, UserRead | ReadFailure]:
+        """(roles, assigned, the read, or the failure that replaces it) for one user."""
+        if not isinstance(read, UserRead) or read.attributes is None:
+            return frozenset(), False, read
+        try:
+            in_groups = await self._groups_of(uid)
+        except GraphReadError as exc:
+            return frozenset(), False, ReadFailure(uid, exc.code, f"the groups of this user could not be read: {exc}")
+        roles, assigned = self._roles(uid, in_groups)
+        if confirm and not self.fresh and not any(roles):
+            # The snapshot would take a linked user out of scope: read the assignments afresh.
+            confirmed = await Grants.from_graph(self.reading)
+            self.users, self.groups, self.fresh, self.evidence = (
+                confirmed.users,
+                confirmed.groups,
+                True,
+                confirmed.evidence,
+            )
+            self.snapshot = confirmed.snapshot
+            in_groups = await self._groups_of(uid)
+            roles, assigned = self._roles(uid, in_groups)
+        return roles, assigned, read
+
+    async def _groups_of(self, uid: str) -> set[str]:
+        if not self.groups:
+            return set()
+        return await self.reading.reader.member_of(uid, self.reading.transitive) & set(self.groups)
+
+    def _roles(self, uid: str, in_groups: set[str]) -> tuple[frozenset[str], bool]:
+        roles: set[str] = set(self.users[uid].role_values) if uid in self.users else set()
+        for gid in in_groups:
+            roles |= self.groups[gid].role_values
+        return frozenset(roles), uid in self.users or bool(in_groups)
+
+
+def _grant_evidence(fresh: bool, groups: int) -> str:
+    source = "a complete read of the app's assignments" if fresh else "the stored assignment snapshot"
+    at = utcnow().isoformat(timespec="seconds")
+    return f"{source} and the user's group memberships ({groups} assigned group(s)) at {at}"
+
+
+def _same_grant(a: Assignment | None, b: Assignment | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (a.principal_type, a.role_ids, a.role_values) == (b.principal_type, b.role_ids, b.role_values)
+
+
+async def _none() -> None:
+    return None
 
 
 def _roles_of(

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from shared.engine.cycle import CycleResult
 from shared.engine.effects import Record
+from shared.engine.group_effects import GroupRecord
 from shared.engine.plan import Kind
 from shared.scim.paths import short_name
 
@@ -63,7 +64,28 @@ def dry_run_document(result: CycleResult, *, include_unchanged: bool = False) ->
     doc["inSync"] = sum(1 for p in result.plans if p.kind is Kind.NONE)
     doc["plan"] = [plan_document(p) for p in listed]
     doc["stagedByThreshold"] = [p.user.upn or p.user.id for p in result.plans if p.staged]
+    doc["stagedByThreshold"] += [g.plan.display_name for g in result.groups if g.staged]
+    doc["groups"] = [group_document(g) for g in result.groups if include_unchanged or g.plan.kind.writes or g.staged]
     return doc
+
+
+def group_document(record: GroupRecord) -> dict[str, Any]:
+    """One group's decision (groups are planned after the users, PROVISION_GROUPS)."""
+    plan = record.plan
+    return {
+        "id": plan.entra_id,
+        "group": plan.display_name,
+        "action": record.log_action.value,
+        "kind": plan.kind.value,
+        "status": record.log_status.value,
+        "errorCode": record.error_code,
+        "reason": record.reason,
+        "staged": record.staged,
+        "target": {"id": record.goto_id},
+        "membersAdded": list(record.add),
+        "membersRemoved": list(record.remove),
+        "renameFrom": record.rename_from,
+    }
 
 
 def result_document(result: CycleResult) -> dict[str, Any]:
