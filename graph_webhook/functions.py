@@ -20,8 +20,9 @@ from shared.realtime.intake import (
     tenant_problem,
     validation_response,
 )
+from shared.realtime.messages import parse_message
 from shared.realtime.services import services_for
-from shared.realtime.worker import MAX_DEQUEUE, handle_message, parse_items, record_poison
+from shared.realtime.worker import MAX_DEQUEUE, handle_message, record_poison
 from shared.settings import SETTINGS, Settings, SettingsError
 
 bp = func.Blueprint()
@@ -89,17 +90,16 @@ async def graph_worker(msg: func.QueueMessage) -> None:
     services = services_for(settings)
     rt = await services.runtime()
     try:
-        body = json.loads(msg.get_body())
-        parse_items(body)
+        message = parse_message(msg.get_body())  # parsed once, here
     except ValueError as exc:
         await record_poison(rt, {}, f"malformed queue message: {exc}")
         return
     try:
-        result = await handle_message(rt, body, await services.keeper())
+        result = await handle_message(rt, message, await services.keeper())
     except Exception as exc:
         dequeue_count = getattr(msg, "dequeue_count", None) or 1
         if dequeue_count >= MAX_DEQUEUE:
-            await record_poison(rt, body, f"{type(exc).__name__}: {exc}")
+            await record_poison(rt, message.to_json(), f"{type(exc).__name__}: {exc}")
             log.error("notification batch failed for the last time; logged and escrowed")
             return
         raise

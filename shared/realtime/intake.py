@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.model import utcnow
+from shared.realtime.messages import ItemKind, QueueItem, QueueMessage
 from shared.store.subscriptions import SubscriptionRecord
 
 log = logging.getLogger("gotosync.intake")
@@ -173,7 +174,7 @@ def _item_problem(item: dict[str, Any], sub: SubscriptionRecord | None, tenant_i
 
 @dataclass
 class _Batch:
-    accepted: list[dict[str, Any]] = field(default_factory=list)
+    accepted: list[QueueItem] = field(default_factory=list)
     rejected: dict[str, int] = field(default_factory=dict)
     lifecycle_seen: set[tuple[str, str]] = field(default_factory=set)
 
@@ -182,8 +183,8 @@ class _Batch:
 
     def accept(self, item: dict[str, Any], sub: SubscriptionRecord) -> None:
         message = _message_item(item, sub)
-        if message["kind"] == "lifecycle":
-            key = (sub.id, message["event"])
+        if message.kind is ItemKind.LIFECYCLE:
+            key = (sub.id, message.event)
             if key in self.lifecycle_seen:
                 self.reject("duplicate lifecycle notification")
                 return
@@ -242,11 +243,11 @@ async def accept_notifications(
         status = 403 if FORGERY_REASONS & set(batch.rejected) else 400
         body_out = json.dumps({"error": "no valid notification"})
         return IntakeResponse(status, body_out, rejected=batch.rejected, lookups=lookups)
-    received = utcnow().isoformat()
+    received = utcnow()
     try:
         for start in range(0, len(batch.accepted), ITEMS_PER_MESSAGE):
-            chunk = batch.accepted[start : start + ITEMS_PER_MESSAGE]
-            await enqueue({"v": 1, "receivedAt": received, "items": chunk})
+            chunk = tuple(batch.accepted[start : start + ITEMS_PER_MESSAGE])
+            await enqueue(QueueMessage(chunk, received).to_json())
     except Exception:  # the storage SDK raises many kinds; Graph must retry whatever it was
         log.exception("enqueue failed; answering 500 so that Graph delivers again")
         body_out = json.dumps({"error": "could not queue the notifications"})
@@ -257,10 +258,10 @@ async def accept_notifications(
     )
 
 
-def _message_item(item: dict[str, Any], sub: SubscriptionRecord) -> dict[str, Any]:
+def _message_item(item: dict[str, Any], sub: SubscriptionRecord) -> QueueItem:
     """Only fields we validated go on the queue; the rest of the notification is dropped."""
     if "lifecycleEvent" in item:
-        return {"kind": "lifecycle", "event": item["lifecycleEvent"], "subscriptionId": sub.id}
+        return QueueItem(ItemKind.LIFECYCLE, subscription_id=sub.id, event=item["lifecycleEvent"])
     object_id = item["resourceData"]["id"].lower()
-    kind = "user" if sub.resource == "/users" or sub.resource.startswith("/users/") else "group"
-    return {"kind": kind, "id": object_id, "changeType": item["changeType"], "subscriptionId": sub.id}
+    kind = ItemKind.USER if sub.resource == "/users" or sub.resource.startswith("/users/") else ItemKind.GROUP
+    return QueueItem(kind, object_id, item["changeType"], sub.id)

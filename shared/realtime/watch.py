@@ -11,6 +11,7 @@ from typing import Any
 from shared.engine.reading import snapshot_hash
 from shared.entra.reader import GroupGone
 from shared.realtime.intake import ITEMS_PER_MESSAGE
+from shared.realtime.messages import QueueMessage, user_pings
 from shared.runtime import Runtime
 
 
@@ -42,6 +43,13 @@ async def watch_assignments(rt: Runtime, enqueue: Callable[[dict[str, Any]], Awa
         now, before = current.get(pid), previous.get(pid)
         if now == before:
             continue
+        if (
+            now is not None
+            and before is not None
+            and (now.role_ids, now.role_values) == (before.role_ids, before.role_values)
+        ):
+            result.groups_changed = result.groups_changed or now.principal_type == "Group"
+            continue  # only the display name changed: nobody's scope did
         result.changed_principals.append(pid)
         kind = (now or before).principal_type  # type: ignore[union-attr]
         if kind == "User":
@@ -58,7 +66,7 @@ async def watch_assignments(rt: Runtime, enqueue: Callable[[dict[str, Any]], Awa
     ordered = sorted(users)
     for start in range(0, len(ordered), ITEMS_PER_MESSAGE):
         chunk = ordered[start : start + ITEMS_PER_MESSAGE]
-        await enqueue({"v": 1, "items": [{"kind": "user", "id": uid, "changeType": "assignment"} for uid in chunk]})
+        await enqueue(QueueMessage(user_pings(chunk, "assignment")).to_json())
     result.queued_users = len(ordered)
     # Queued first, snapshot second: a crash in between repeats the work, never loses it.
     await rt.store.assignments.replace(current)

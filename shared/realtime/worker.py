@@ -11,14 +11,16 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from shared import telemetry
 from shared.engine.cycle import CycleNotRun
+from shared.engine.groups import apply_member_changes
 from shared.entra.reader import DeltaExpired
 from shared.model import Action, Initiator, ProvisioningLogEntry, Status, utcnow
 from shared.realtime.keeper import SubscriptionKeeper
+from shared.realtime.messages import QueueMessage, parse_message
 from shared.runtime import Runtime
 
 log = logging.getLogger("gotosync.worker")
@@ -35,72 +37,72 @@ class WorkerResult:
 
 
 def parse_items(body: dict[str, Any]) -> list[dict[str, Any]]:
-    items = body.get("items") if isinstance(body, dict) else None
-    if not isinstance(items, list):
-        raise ValueError("queue message has no items list")
-    return [i for i in items if isinstance(i, dict)]
+    """The items of a queue body as dicts (kept for the poison path, which must cope with any
+    body); the worker itself parses a message once into a QueueMessage."""
+    return [item.to_json() for item in parse_message(body).items]
 
 
-async def handle_message(rt: Runtime, body: dict[str, Any], keeper: SubscriptionKeeper) -> WorkerResult:
-    """One queue message (a batch of validated notifications)."""
+async def handle_message(
+    rt: Runtime, message: QueueMessage | dict[str, Any], keeper: SubscriptionKeeper
+) -> WorkerResult:
+    """One queue message (a batch of validated pings), parsed once."""
+    if not isinstance(message, QueueMessage):
+        message = parse_message(message)
     result = WorkerResult()
     job = await rt.store.job.get()
     if not job.enabled:
         # Provisioning is off: nothing is applied; the cycle after it is turned on catches up.
         result.skipped = "provisioning is off"
         return result
-    items = parse_items(body)
-    users: set[str] = set()
-    groups: dict[str, str] = {}  # group id -> subscription id
-    for item in items:
-        kind = item.get("kind")
-        if kind == "user" and item.get("id"):
-            users.add(str(item["id"]))
-        elif kind == "group" and item.get("id"):
-            groups[str(item["id"])] = str(item.get("subscriptionId", ""))
-        elif kind == "lifecycle":
-            result.lifecycle.append(await _lifecycle(rt, keeper, item))
-    for group_id, sub_id in groups.items():
-        users |= await _group_changes(rt, keeper, group_id, sub_id)
+    for item in message.lifecycle:
+        result.lifecycle.append(await _lifecycle(rt, keeper, item.to_json()))
+    changes = {gid: await _group_changes(rt, gid, sub_id) for gid, sub_id in message.groups.items()}
+    users = set(message.users)
+    for joined, left in changes.values():
+        users |= joined | left
     result.users = users
     if users:
-        cycle = await rt.engine.sync_users(users, initiated_by=Initiator.WEBHOOK)
-        result.by_action = cycle.by_action
-    received = _received_at(body)
-    if received is not None:
-        telemetry.metrics().record_webhook_latency((utcnow() - received).total_seconds())
+        cycle = await rt.engine.sync_users(users, initiated_by=Initiator.WEBHOOK, job=job)
+        result.by_action = dict(cycle.by_action)
+    if rt.settings.provision_groups:
+        for gid, (joined, left) in sorted(changes.items()):
+            if joined or left:
+                await apply_member_changes(rt.engine, gid, joined, left, initiated_by=Initiator.WEBHOOK)
+    if message.received_at is not None:
+        telemetry.metrics().record_webhook_latency((utcnow() - message.received_at).total_seconds())
     return result
 
 
-def _received_at(body: dict[str, Any]) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(body["receivedAt"]))
-    except (KeyError, ValueError):
-        return None
-
-
-async def _group_changes(rt: Runtime, keeper: SubscriptionKeeper, group_id: str, sub_id: str) -> set[str]:
-    """Who joined or left the group since its last delta round (one Graph request)."""
+async def _group_changes(rt: Runtime, group_id: str, sub_id: str) -> tuple[set[str], set[str]]:
+    """(joined, left): who joined or left the group since its last delta round (one Graph
+    request), also applied to the membership table."""
     sub = await rt.store.subscriptions.get(sub_id) if sub_id else None
     if sub is None or not sub.delta_link:
         # The /groups fallback (past the per-app subscription quota) keeps no per-group link:
         # sync the current members; departures are caught by the next cycle (docs/realtime.md).
-        assignments = await rt.reader.assignments()
-        if group_id not in assignments:
-            return set()
-        return await rt.reader.members_unless_gone(group_id, rt.settings.transitive_members)
+        assignment = await rt.store.assignments.get(group_id, "Group")
+        if assignment is None:
+            return set(), set()
+        return await rt.reader.members_unless_gone(group_id, rt.settings.transitive_members), set()
     try:
         changes, next_link = await rt.reader.groups_delta(sub.delta_link)
     except DeltaExpired:
         sub.delta_link = await rt.reader.group_delta_link(group_id)
         await rt.store.subscriptions.put(sub)
-        return await rt.reader.members_unless_gone(group_id, rt.settings.transitive_members)
-    affected: set[str] = set()
+        members = await rt.reader.members_unless_gone(group_id, rt.settings.transitive_members)
+        if not rt.settings.transitive_members:
+            await rt.store.memberships.replace(group_id, members)
+        return members, set()
+    joined: set[str] = set()
+    left: set[str] = set()
     for change in changes.values():
-        affected |= change.added | change.removed
+        joined |= change.added
+        left |= change.removed
+    if not rt.settings.transitive_members:
+        await rt.store.memberships.apply(group_id, joined, left)
     sub.delta_link = next_link
     await rt.store.subscriptions.put(sub)
-    return affected
+    return joined, left
 
 
 # How long a handled lifecycle event of one subscription makes its copies no-ops. Graph sends

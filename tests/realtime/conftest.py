@@ -42,7 +42,7 @@ async def make_live(
 ) -> AsyncIterator[Callable[..., Any]]:
     hosts: list[FunctionsHost] = []
 
-    async def make(**world_kwargs: Any) -> Live:
+    async def make(settings: dict[str, Any] | None = None, **world_kwargs: Any) -> Live:
         world = make_world(**world_kwargs)
         host = FunctionsHost(function_app.app)
         # As deployed: Graph holds a key that opens the intake function only.
@@ -53,6 +53,7 @@ async def make_live(
             "graph_notification_url": host.function_url("graph/notify", webhook_key),
             "graph_lifecycle_url": "",  # the default: lifecycle notifications come to the same URL
             "notification_queue": "n" + world.settings.table_prefix,
+            **(settings or {}),
         }
         for key, value in world.env(**overrides).items():
             monkeypatch.setenv(key, value)

@@ -207,3 +207,27 @@ async def test_past_the_group_limit_one_groups_subscription_replaces_per_group_o
     graph.add_member(groups[1], ids[4])  # the fallback syncs the group's current members
     await live.settle()
     assert goto_user(live, ids[4]) is not None
+
+
+async def test_a_member_added_to_an_assigned_group_joins_its_goto_group_without_a_cycle(
+    make_live: Callable[..., Any],
+) -> None:
+    live = await make_live(users=8, assign=0, goto=VISIBLE, settings={"provision_groups": True})
+    graph, goto = live.world.graph, live.world.goto
+    ids = list(graph.tenant.users)
+    group = graph.create_group("GoTo Sales")
+    for uid in ids[:2]:
+        graph.add_member(group, uid)
+    graph.assign(group, "MeetingOrganizer")
+    await live.world.cycle(settings={"provision_groups": True})
+    await live.keeper_pass()
+    graph.add_member(group, ids[5])
+    await live.settle()  # the notification reaches the worker; no cycle runs
+    joined = goto_user(live, ids[5])
+    sales = goto.group_by_name("GoTo Sales")
+    assert joined is not None and sales is not None
+    assert joined["key"] in {m["value"] for m in sales["members"]}
+    graph.remove_member(group, ids[0])
+    await live.settle()
+    sales = goto.group_by_name("GoTo Sales")
+    assert sales is not None and goto_user(live, ids[0])["key"] not in {m["value"] for m in sales["members"]}  # type: ignore[index]
