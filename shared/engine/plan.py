@@ -339,7 +339,25 @@ def _draft_user(
     policy: Policy,
     licenses: LicenseMap | None,
 ) -> _Draft:
-    scope = decide_scope(user, policy, mapping.scoping)
+    """Import, scope and match steps, then what the evidence allows: held back, deprovisioned
+    (out of scope), refused (a match problem), or provisioned (in scope)."""
+    plan = _imported(user, link, match, decide_scope(user, policy, mapping.scoping))
+    owned_target = match.target if (match.target is not None and (link is None or link.owned)) else None
+    held = _held_back(plan, user, link, match)
+    if held is not None:
+        return held
+    # Deprovisioning: only GoTo users that gotosync created or linked are ever touched.
+    if not plan.scope.in_scope:
+        return _plan_out_of_scope(plan, user, link, owned_target, policy, licenses)
+    if match.duplicates > 1:
+        return _fail(plan, "DuplicateTargetEntries", f"{match.duplicates} GoTo users match {match.tried[-1][1]!r}")
+    if match.error is not None:
+        return _fail(plan, *match.error)
+    return _plan_in_scope(plan, match, owned_target, mapping, policy, licenses)
+
+
+def _imported(user: SourceUser, link: Link | None, match: Match, scope: Scope) -> _Draft:
+    """The plan's first three steps (EntryImport, scoping, EntryMatching) and its target."""
     plan = _Draft(kind=Kind.NONE, user=user, scope=scope, link=link)
     plan.steps.append(
         ProvisioningStep(
@@ -362,7 +380,6 @@ def _draft_user(
             details,
         )
     )
-    owned_target = match.target if (match.target is not None and (link is None or link.owned)) else None
     if match.target is not None:
         plan.target_id = str(match.target.get("id", ""))
         plan.target_name = str(match.target.get("userName", ""))
@@ -370,19 +387,19 @@ def _draft_user(
     elif link is not None:
         plan.target_id = link.goto_id
     plan.steps.append(_match_step(match))
+    return plan
 
-    held = _held_back(plan, user, link, match)
-    if held is not None:
-        return held
-    # Deprovisioning: only GoTo users that gotosync created or linked are ever touched.
-    if not scope.in_scope:
-        return _plan_out_of_scope(plan, user, link, owned_target, policy, licenses)
 
-    if match.duplicates > 1:
-        return _fail(plan, "DuplicateTargetEntries", f"{match.duplicates} GoTo users match {match.tried[-1][1]!r}")
-    if match.error is not None:
-        return _fail(plan, *match.error)
-
+def _plan_in_scope(
+    plan: _Draft,
+    match: Match,
+    owned_target: dict[str, Any] | None,
+    mapping: MappingConfig,
+    policy: Policy,
+    licenses: LicenseMap | None,
+) -> _Draft:
+    """An in-scope user: the mapped values, GoTo's limits and licenses, then create or update."""
+    user = plan.user
     intended = Kind.CREATE if owned_target is None else Kind.UPDATE
     result = evaluate_user(
         mapping,
@@ -397,8 +414,26 @@ def _draft_user(
     plan.redacted = list(result.redacted)
     if result.errors:
         return _fail(plan, MAPPING_FAILED, _mapping_errors(result.errors), intended=intended)
-    desired = result.values
-    plan.values = desired
+    plan.values = result.values
+    refused = _not_creatable(plan, match, owned_target, mapping)
+    if refused is not None:
+        return refused
+    problem = user_problem(build_resource(plan.values), verified_domains=policy.verified_domains)
+    if problem is not None:
+        return _fail(plan, *problem, intended=intended)
+    wanted: list[str] | None = None
+    if licenses is not None:
+        wanted, missing = licenses.wanted(user.roles)
+        if missing:
+            return _fail(plan, LICENSE_NOT_FOUND, _missing_licenses(user, licenses, missing), intended=intended)
+    if owned_target is None:
+        return _plan_create(plan, match, wanted)
+    return _plan_update(plan, owned_target, wanted)
+
+
+def _not_creatable(
+    plan: _Draft, match: Match, owned_target: dict[str, Any] | None, mapping: MappingConfig
+) -> _Draft | None:
     if owned_target is None and match.target is not None:
         return _skip(plan, "the matched GoTo user is not managed by gotosync")
     if owned_target is None and match.no_value:
@@ -408,40 +443,35 @@ def _draft_user(
             f"no value for any matching attribute ({names}): the user cannot be matched with GoTo",
             code=NO_MATCHING_VALUE,
         )
-    problem = user_problem(build_resource(desired), verified_domains=policy.verified_domains)
-    if problem is not None:
-        code, reason = problem
-        return _fail(plan, code, reason, intended=intended)
-    wanted: list[str] | None = None
-    if licenses is not None:
-        wanted, missing = licenses.wanted(user.roles)
-        if missing:
-            return _fail(plan, LICENSE_NOT_FOUND, _missing_licenses(user, licenses, missing), intended=intended)
-    if owned_target is None:
-        plan.kind = Kind.CREATE
-        plan.changes = {path: (None, value) for path, value in desired.items()}
-        plan.reason = "assigned and in scope; no matching GoTo user" + (
-            " (the linked GoTo user was deleted outside gotosync)" if match.link_lost else ""
-        )
-        if wanted:
-            plan.licenses = ([], wanted)
-        return _processing(plan)
-    plan.changes = diff(desired, owned_target, link)
+    return None
+
+
+def _plan_create(plan: _Draft, match: Match, wanted: list[str] | None) -> _Draft:
+    plan.kind = Kind.CREATE
+    plan.changes = {path: (None, value) for path, value in plan.values.items()}
+    plan.reason = "assigned and in scope; no matching GoTo user" + (
+        " (the linked GoTo user was deleted outside gotosync)" if match.link_lost else ""
+    )
+    if wanted:
+        plan.licenses = ([], wanted)
+    return _processing(plan)
+
+
+def _plan_update(plan: _Draft, owned_target: dict[str, Any], wanted: list[str] | None) -> _Draft:
+    link = plan.link
+    plan.changes = diff(plan.values, owned_target, link)
     held = sorted(link.licenses) if link is not None else []
     if wanted is not None and wanted != held:
         plan.licenses = (held, wanted)
     if not plan.changes and plan.licenses is None:
-        plan.kind = Kind.NONE
-        plan.reason = "already in sync"
+        plan.kind, plan.reason = Kind.NONE, "already in sync"
     elif "active" in plan.changes and plan.changes["active"][1] is True:
-        plan.kind = Kind.ENABLE
-        plan.reason = "back in scope: re-enabled"
+        plan.kind, plan.reason = Kind.ENABLE, "back in scope: re-enabled"
     elif plan.changes:
         plan.kind = Kind.UPDATE
         plan.reason = "attributes changed: " + ", ".join(sorted(short_name(p) for p in plan.changes))
     else:
-        plan.kind = Kind.UPDATE
-        plan.reason = "licenses changed"
+        plan.kind, plan.reason = Kind.UPDATE, "licenses changed"
     if plan.licenses is not None and plan.changes:
         plan.reason += "; licenses changed"
     return _processing(plan)

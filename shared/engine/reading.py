@@ -252,23 +252,18 @@ class Reading:
     # ------------------------------------------------------------------ incremental
 
     async def incremental(self, job: JobState) -> ReadResult:
-        reader, store = self.reader, self.store
+        reader = self.reader
         assignments = await reader.assignments(await reader.app_roles())
         # The stored snapshot is read only when the assignments changed since it was written.
         same = snapshot_hash(assignments) == job.assignments_hash
-        previous = assignments if same else await store.assignments.load()
+        previous = assignments if same else await self.store.assignments.load()
         user_changes, users_link = await reader.users_delta(job.users_delta_link, self.e.select)
         group_changes, groups_link = await reader.groups_delta(job.groups_delta_link)
         groups = Memberships.of(assignments, previous, group_changes)
-        affected = await self._assignment_diff(assignments, previous)
-        groups.changed = assignments != previous or bool(groups.changes)
-        affected |= groups.changed_members()
         changed = {c.id: c for c in user_changes}
-        due = {e.entra_id: e for e in await store.escrow.due(utcnow()) if e.kind == "user"}
-        affected |= set(due)
-        groups.changed = groups.changed or bool(due)
+        affected, due = await self._affected(assignments, previous, groups)
         # Links are read only when there is something to decide (a quiet cycle stays cheap).
-        links = {lk.entra_id: lk for lk in await store.links.all("user")} if (affected or changed) else {}
+        links = {lk.entra_id: lk for lk in await self.store.links.all("user")} if (affected or changed) else {}
         direct = {pid for pid, a in assignments.items() if a.principal_type == "User"}
         if affected or any(uid not in links and uid not in direct for uid in changed):
             await self._members(groups)
@@ -276,16 +271,27 @@ class Reading:
         affected |= {uid for uid in changed if uid in links or uid in direct or uid in member_ids}
         roles_of = _roles_of(affected, assignments, direct, groups.members)
         candidates = await self._incremental_candidates(sorted(affected), links, changed, due, roles_of, assignments)
-        planned = {c.user.id for c in candidates}
         return ReadResult(
             candidates,
             (users_link, groups_link),
             assignments,
             set(due),
             managed=managed_count(links.values()) if links else None,
-            taken_names=taken_names(links.values(), planned),
+            taken_names=taken_names(links.values(), {c.user.id for c in candidates}),
             groups=groups,
         )
+
+    async def _affected(
+        self, assignments: dict[str, Assignment], previous: dict[str, Assignment], groups: Memberships
+    ) -> tuple[set[str], dict[str, EscrowEntry]]:
+        """The users an incremental cycle must look at before the users delta: assignment
+        changes, group membership changes, and escrow entries whose retry is due."""
+        affected = await self._assignment_diff(assignments, previous)
+        affected |= groups.changed_members()
+        due = {e.entra_id: e for e in await self.store.escrow.due(utcnow()) if e.kind == "user"}
+        affected |= set(due)
+        groups.changed = assignments != previous or bool(groups.changes) or bool(due)
+        return affected, due
 
     async def _incremental_candidates(
         self,
