@@ -1,6 +1,6 @@
 """Group provisioning: Entra groups assigned to the app become GoTo (SCIM) organization groups,
 with the GoTo keys of their provisioned members, as Entra's "GoTo" gallery app does
-(reference/entra-provisioning.md §1, §7; reference/goto-api.md §10). See docs/groups.md.
+(docs/reference/entra-provisioning.md#goto-gallery-app, docs/reference/goto-api.md#groups). See docs/groups.md.
 
 Runs after the user pass of a cycle (users first, then groups and memberships): a member is
 pushed only once its user has a GoTo key. `plan_groups` decides (pure); `sync_groups` reads,
