@@ -57,7 +57,8 @@ class GraphConfig:
     # docs/reference/microsoft-graph.md#json-batching
     batch_max_requests: int = 20
     shuffle_batch_responses: bool = False
-    # Soft-deleted principals keep their assignments but are not listed until restored (L).
+    # Soft-deleted principals keep their assignments but are not listed until restored (an
+    # inference: Graph does not document it).
     hide_soft_deleted_assignments: bool = True
     require_auth: bool = True
 
