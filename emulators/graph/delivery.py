@@ -1,8 +1,8 @@
 """Outbound HTTP of the Graph emulator: the subscription validation handshake
-(docs/reference/microsoft-graph.md#validation-handshake) and the
-delivery of change and lifecycle notifications (docs/reference/microsoft-graph.md#receiving-notifications,
-docs/reference/microsoft-graph.md#lifecycle-events) with batching, exponential-backoff retries and a bounded
-give-up time.
+(docs/reference/microsoft-graph.md#validation-handshake) and the delivery of change and lifecycle
+notifications (docs/reference/microsoft-graph.md#receiving-notifications,
+docs/reference/microsoft-graph.md#lifecycle-events) with batching, exponential-backoff retries
+and a bounded give-up time.
 
 Mutations may happen on any thread (tests drive the emulator from outside its loop), so
 ``enqueue`` only appends under a lock and wakes the server loop with ``call_soon_threadsafe``;

@@ -1,5 +1,5 @@
-"""Delta query for users and groups (docs/reference/microsoft-graph.md#delta-query) over the tenant's change
-log.
+"""Delta query for users and groups (docs/reference/microsoft-graph.md#delta-query) over the
+tenant's change log.
 
 Every mutation appends ``(seq, kind, id, changed properties, member change)``; a delta token
 holds the seq it was issued at plus the first request's ``$select``/``$filter``. An initial round

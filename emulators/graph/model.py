@@ -681,8 +681,8 @@ class Tenant:
             self.upn_index[upn.lower()] = object_id
             self._record("user", object_id, LIFECYCLE)
             user.created_seq = self.seq
-            self._emit("user", object_id, "updated")  # creation arrives as `updated`,
-            # docs/reference/microsoft-graph.md#supported-resources
+            # creation arrives as `updated` (docs/reference/microsoft-graph.md#supported-resources)
+            self._emit("user", object_id, "updated")
             return object_id
 
     def update_user(self, user_id: str, **attrs: Any) -> set[str]:
