@@ -21,7 +21,7 @@ class WorldOptions:
     users: int = 500
     groups: int = 20
     seed: int = 7
-    goto_rate_limit: float = 10.0  # GoTo's documented default (goto-api §9)
+    goto_rate_limit: float = 10.0  # GoTo's documented default (docs/reference/goto-api.md#rate-limits)
     table_prefix: str = "gotosync"
 
 

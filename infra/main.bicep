@@ -37,7 +37,7 @@ param principalType string = 'User'
 @description('Grant the Graph application permissions with the Microsoft Graph Bicep extension (the deploying user must be a Privileged Role Administrator). false: run `gotosync grant-permissions` instead.')
 param grantGraphPermissions bool = true
 
-@description('Microsoft Graph application permissions of the app\'s identity (reference/microsoft-graph.md §9, §5.2).')
+@description('Microsoft Graph application permissions of the app\'s identity (docs/reference/microsoft-graph.md#permissions).')
 param graphPermissions array = [
   'Application.Read.All'
   'User.Read.All'

@@ -1,6 +1,7 @@
-"""Local GoTo stand-in (reference docs/reference/goto-api.md §17): SCIM / Identity API, a minimal
+"""Local GoTo stand-in (docs/reference/goto-api.md): SCIM / Identity API, a minimal
 Admin API with a seat-limited license pool, GoTo's OAuth endpoints and a control surface, with one
-switch per UNCONFIRMED behaviour of §15. See docs/emulator-goto.md.
+switch per UNCONFIRMED behaviour (docs/reference/goto-api.md#unconfirmed-behaviours).
+See docs/emulator-goto.md.
 
     from emulators.goto import GoToEmulator, GoToSwitches
     with GoToEmulator(GoToSwitches(dialect="scim2")) as goto:

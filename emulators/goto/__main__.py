@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m emulators.goto",
         description="Local GoTo emulator: SCIM /identity/v1, Admin /admin/rest/v1, OAuth /oauth, "
-        "control /_emulator. Switch flags model the UNCONFIRMED points of the reference (§15).",
+        "control /_emulator. Switch flags model the UNCONFIRMED points "
+        "(docs/reference/goto-api.md#unconfirmed-behaviours).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one and prints it")
@@ -35,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seats", type=int, default=DEFAULT_G2M_SEATS, help=f"seats of the G2M license (default {DEFAULT_G2M_SEATS})"
     )
-    switches = parser.add_argument_group("switches (UNCONFIRMED behaviours; reference §15)")
+    switches = parser.add_argument_group(
+        "switches (UNCONFIRMED behaviours; docs/reference/goto-api.md#unconfirmed-behaviours)"
+    )
     for info in switch_info():
         flag = "--" + info["name"].replace("_", "-")
         # argparse %-formats help strings, and some switch texts contain a literal "%".

@@ -1,9 +1,10 @@
-"""A minimal Admin API at ``/admin/rest/v1`` (reference §11): the caller's profile, account users
-and the license pool with fixed seats.
+"""A minimal Admin API at ``/admin/rest/v1`` (docs/reference/goto-api.md#admin-api-and-licenses):
+the caller's profile, account users and the license pool with fixed seats.
 
-LOWER FIDELITY: §11 is pieced together from a GoTo guide and public clients (M at best); paths and
+LOWER FIDELITY: GoTo's Admin API is known only from a GoTo guide and public clients; paths and
 shapes not confirmed there are marked in the docs. Keys are JSON numbers here, as in the
-swagger-derived fixture (S11); the client must still treat them as opaque strings (§17).
+fixture of a public connector; the client must still treat them as opaque strings
+(docs/reference/goto-api.md#ids).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def render_user(m: GoToModel, u: User) -> dict[str, Any]:
 
 
 def render_license(lic: License) -> dict[str, Any]:
-    # Field set of the S11 fixture (§11).
+    # Field set of a public connector's fixture (docs/reference/goto-api.md#seats).
     out: dict[str, Any] = {
         "key": int(lic.key),
         "seats": lic.seats,
@@ -70,7 +71,8 @@ def _page(items: list[Any], offset: int, page_size: int) -> tuple[list[Any], dic
 
 def _raw_query_param(request: web.Request, name: str, strict: bool) -> str | None:
     """A query parameter decoded the way GoTo does it: with ``strict``, '+' stays a literal plus
-    (§11: spaces in the filter must be sent as %20, not +)."""
+    (spaces in the filter must be sent as %20, not +;
+    docs/reference/goto-api.md#admin-api-and-licenses)."""
     for part in request.rel_url.raw_query_string.split("&"):
         key, sep, value = part.partition("=")
         if sep and unquote_plus(key) == name:
@@ -157,7 +159,8 @@ class AdminHandlers:
         with m.lock:
             added = m.admin_add_users(users, license_keys)
             out = [{"key": int(u.key), "email": u.user_name} for u in added]
-        # §11/§14: existing users come back too, not rejected; connectors see 201 either way.
+        # Existing users come back too, not rejected; connectors see 201 either way
+        # (docs/reference/goto-api.md#admin-api-and-licenses).
         return json_response(out, 201)
 
     async def update_user(self, request: web.Request) -> web.Response:

@@ -5,7 +5,8 @@ Middleware order (outermost first):
 1. guard — records the request path for error bodies, turns model errors into responses in the
    selected style and any unexpected exception into a 500 without a stack trace;
 2. common.fault_middleware — request counters and injected faults (502/504/latency/...);
-3. rate limit — a token bucket per API (§9), 429 with an optional Retry-After (U8).
+3. rate limit — a token bucket per API (docs/reference/goto-api.md#rate-limits), 429 with an
+   optional Retry-After (docs/reference/goto-api.md#u8).
 """
 
 from __future__ import annotations

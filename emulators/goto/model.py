@@ -3,11 +3,13 @@
 This module owns everything the three emulated surfaces share: the organization (SCIM users and
 groups, verified domains), the account (licenses and their seats, account users), the OAuth
 server state (clients, codes, access/refresh tokens, PATs), the per-API rate-limit buckets, the
-emulator clock and the run-time switches (one per UNCONFIRMED point of reference §15).
+emulator clock and the run-time switches (one per UNCONFIRMED point,
+docs/reference/goto-api.md#unconfirmed-behaviours).
 
 SCIM users and Admin API users are one store keyed by the same ``userKey``: a user is "in the
 organization" (visible over SCIM) and/or "in the account" (visible over the Admin API), because
-SCIM DELETE removes a user from the organization "but not from the account" (§2, §13).
+SCIM DELETE removes a user from the organization "but not from the account"
+(docs/reference/goto-api.md#deactivate-or-delete).
 
 Everything is plain Python guarded by one ``threading.RLock`` (``self.lock``). HTTP handlers take
 it for the duration of one operation and never await while holding it; every public method here
@@ -52,20 +54,20 @@ DEFAULT_G2W_SEATS = 50
 DEFAULT_LOCALE = "en_US"
 DEFAULT_TIMEZONE = "America/New_York"
 
-ACCESS_TOKEN_LIFETIME = 3600  # §3: "the access token lasts 60 minutes" (H)
-REFRESH_TOKEN_IDLE_LIFETIME = 30 * 86400  # §3: ~30 days without use (S7 old, S12f)
+ACCESS_TOKEN_LIFETIME = 3600  # 60 minutes, docs/reference/goto-api.md#oauth
+REFRESH_TOKEN_IDLE_LIFETIME = 30 * 86400  # ~30 days without use, docs/reference/goto-api.md#token-rotation
 AUTH_CODE_LIFETIME = 600  # not documented; a short single-use code like every OAuth server
 
-# §3 scopes. A token needs identity:scim.org for /Users and /Groups, identity:scim.me for
-# /Users/me and identity: for the Admin API.
+# Scopes (docs/reference/goto-api.md#scopes). A token needs identity:scim.org for /Users and /Groups,
+# identity:scim.me for /Users/me and identity: for the Admin API.
 SCOPE_SCIM_ORG = "identity:scim.org"
 SCOPE_SCIM_ME = "identity:scim.me"
 SCOPE_ADMIN = "identity:"
 SCOPE_COLLAB = "collab:"
 ALL_SCOPES = (SCOPE_SCIM_ORG, SCOPE_SCIM_ME, SCOPE_ADMIN, SCOPE_COLLAB)
 
-# §2 roles: scopes are not permissions; the consenting user also needs an org role (SCIM) or an
-# account admin role (Admin API, §11).
+# Roles: scopes are not permissions; the consenting user also needs an org role (SCIM) or an
+# account admin role (Admin API); docs/reference/goto-api.md#scopes.
 ROLE_ORG_READ = "ROLE_ORG_READ"
 ROLE_ORG_WRITE = "ROLE_ORG_WRITE"
 ACCOUNT_ADMIN_ROLES = ("SUPER_USER", "MANAGE_USERS", "MANAGE_SEATS")
@@ -78,10 +80,10 @@ DEFAULT_GRANTS = (GRANT_AUTH_CODE, GRANT_REFRESH, GRANT_PAT, GRANT_CLIENT_CREDEN
 
 ENTERPRISE_ATTRS = ("department", "employeeNumber", "costCenter", "division")
 
-USERNAME_MAX = 128  # §4.2
-NAME_PART_MAX = 60  # §4.2
-GROUP_NAME_MAX = 128  # §10
-GROUP_MEMBERS_MAX = 100  # §10: at most 100 members per request body
+USERNAME_MAX = 128  # docs/reference/goto-api.md#user-schema-and-limits
+NAME_PART_MAX = 60  # docs/reference/goto-api.md#user-schema-and-limits
+GROUP_NAME_MAX = 128  # docs/reference/goto-api.md#groups
+GROUP_MEMBERS_MAX = 100  # per request body, docs/reference/goto-api.md#groups
 
 
 # --------------------------------------------------------------------------------------------
@@ -90,9 +92,10 @@ GROUP_MEMBERS_MAX = 100  # §10: at most 100 members per request body
 
 
 class GoToError(Exception):
-    """An API error for the route modules to render in the selected error-body style (U7).
+    """An API error for the route modules to render in the selected error-body style
+    (docs/reference/goto-api.md#u7).
 
-    ``code`` is the GoTo-style dotted code (``{"code","uri"}`` bodies, §8), ``scim_type`` the
+    ``code`` is the GoTo-style dotted code (``{"code","uri"}`` bodies), ``scim_type`` the
     SCIM 2.0 ``scimType`` for the scim2 style, ``extra`` additional body fields (gotocode style).
     """
 
@@ -114,7 +117,8 @@ class GoToError(Exception):
 
 
 class InvalidTokenError(GoToError):
-    """Missing, unknown or expired access token; rendered per the ``bad_token`` switch (U6)."""
+    """Missing, unknown or expired access token; rendered per the ``bad_token`` switch
+    (docs/reference/goto-api.md#u6)."""
 
     def __init__(self, message: str = "Invalid token passed") -> None:
         super().__init__(403, "invalid.token", message)
@@ -145,16 +149,17 @@ def _switch(default: Any, ref: str, help: str, choices: tuple[Any, ...] | None =
 
 @dataclass
 class GoToSwitches:
-    """Run-time behaviour switches, one per UNCONFIRMED point of reference §15 that the stand-in
-    models (plus the rate-limit and page-size tunables). Defaults follow the documented spec S1
-    (§17); where S1 is silent the default is the most conservative reading and is documented.
+    """Run-time behaviour switches, one per UNCONFIRMED point that the stand-in models
+    (docs/reference/goto-api.md#unconfirmed-behaviours), plus the rate-limit and page-size
+    tunables. Defaults follow GoTo's documented specification; where it is silent the default is
+    the most conservative reading and is documented.
 
     Change them at run time with ``GoToEmulator.set_switch`` or ``POST /_emulator/switches``.
     """
 
     dialect: str = _switch(
         "scim1",
-        "U1, §2, §6",
+        "docs/reference/goto-api.md#u1",
         "SCIM dialect: scim1 = the documented 1.x shapes (lower-case 'resources', urn:scim core URNs, "
         "plural /ServiceProviderConfigs only); scim2 = SCIM 2.0 shapes ('Resources', 'schemas', "
         "'itemsPerPage', 'startIndex', urn:ietf URNs, singular /ServiceProviderConfig too, 2.0 Error "
@@ -163,92 +168,102 @@ class GoToSwitches:
     )
     patch_mode: str = _switch(
         "merge",
-        "U2, §7",
+        "docs/reference/goto-api.md#u2",
         "PATCH bodies accepted: merge (documented partial definition), patchop (RFC 7644 PatchOp) or "
         "both; any other style gets 400",
         ("merge", "patchop", "both"),
     )
     active: str = _switch(
         "ignore",
-        "U3, §4.2, §13",
+        "docs/reference/goto-api.md#u3",
         "the 'active' attribute: honour (stored and returned), ignore (accepted, not stored, not "
         "returned) or reject (400 whenever it is sent)",
         ("honour", "ignore", "reject"),
     )
     extension_attrs: str = _switch(
         "drop",
-        "U4, U14, §4.1, §5",
+        "docs/reference/goto-api.md#u4, docs/reference/goto-api.md#u14",
         "externalId (users and groups), emails and the enterprise extension: store (kept and "
         "returned), drop (accepted silently) or reject (400)",
         ("store", "drop", "reject"),
     )
     users_paging: bool = _switch(
         False,
-        "U5, §6",
+        "docs/reference/goto-api.md#u5",
         "off: GET /Users returns every match and ignores startIndex/count; on: honours them",
     )
-    users_page_size: int = _switch(100, "U5", "page size of GET /Users when paging is on and no count is given")
-    users_max_page_size: int = _switch(1000, "U5", "largest count honoured by GET /Users when paging is on")
+    users_page_size: int = _switch(
+        100, "docs/reference/goto-api.md#u5", "page size of GET /Users when paging is on and no count is given"
+    )
+    users_max_page_size: int = _switch(
+        1000, "docs/reference/goto-api.md#u5", "largest count honoured by GET /Users when paging is on"
+    )
     bad_token: str = _switch(
         "403",
-        "U6, §8",
+        "docs/reference/goto-api.md#u6",
         "invalid/missing/expired token: 403 ('Invalid token passed', the spec) or 401-empty (401, "
         'empty body, WWW-Authenticate: Bearer error="invalid_token")',
         ("403", "401-empty"),
     )
     error_body: str = _switch(
         "auto",
-        "U7, §8",
+        "docs/reference/goto-api.md#u7",
         "error body style: gotocode ({code, uri, message}), empty, scim2 (SCIM 2.0 Error) or auto "
         "(scim2 on /identity when dialect=scim2, gotocode otherwise)",
         ("auto", "gotocode", "empty", "scim2"),
     )
-    retry_after_on_429: bool = _switch(False, "U8, §9", "send Retry-After (whole seconds) with rate-limit 429s")
+    retry_after_on_429: bool = _switch(
+        False, "docs/reference/goto-api.md#u8", "send Retry-After (whole seconds) with rate-limit 429s"
+    )
     members_patch: str = _switch(
         "replace",
-        "U13, §7, §10",
+        "docs/reference/goto-api.md#u13",
         "merge-style group PATCH with 'members': replace the list or add to it",
         ("replace", "add"),
     )
     delete_frees_seat: bool = _switch(
-        False, "U17, §13", "SCIM DELETE of a user also removes their license assignments (frees seats)"
+        False,
+        "docs/reference/goto-api.md#u17",
+        "SCIM DELETE of a user also removes their license assignments (frees seats)",
     )
     refresh_rotation: str = _switch(
         "never",
-        "§3 rotation rule",
+        "docs/reference/goto-api.md#token-rotation",
         "refresh grant: always (new refresh_token, old one revoked), never (no refresh_token in the "
         "response, old one stays valid) or sometimes (deterministically every other refresh)",
         ("always", "never", "sometimes"),
     )
-    client_credentials: bool = _switch(False, "U9, §3", "offer the client_credentials grant")
+    client_credentials: bool = _switch(False, "docs/reference/goto-api.md#u9", "offer the client_credentials grant")
     domain_unverified_status: int = _switch(
-        400, "U16, §4.3", "status when a userName's domain is not a verified domain"
+        400, "docs/reference/goto-api.md#u16", "status when a userName's domain is not a verified domain"
     )
     admin_license_paths: bool = _switch(
         True,
-        "U11, §11",
+        "docs/reference/goto-api.md#u11",
         "serve the unconfirmed Admin API paths: POST/DELETE .../licenses/{licenseKey}/users and "
         "DELETE .../users/{userKey}",
     )
     over_assign_status: int = _switch(
-        409, "§11 (UNCONFIRMED)", "status when a license assignment exceeds the license's seats"
+        409, "docs/reference/goto-api.md#seats", "status when a license assignment exceeds the license's seats"
     )
     getgo_extension: str = _switch(
         "me",
-        "U15, §4.1",
+        "docs/reference/goto-api.md#u15",
         "where the urn:scim:schemas:extension:getgo:1.0 extension appears: me (/Users/me only) or all",
         ("me", "all"),
     )
     non_numeric_id_502: bool = _switch(
-        False, "§8, §17 (S14 quirk)", "a non-numeric user/group key in a path gives 502 instead of 404/401"
+        False, "docs/reference/goto-api.md#ids", "a non-numeric user/group key in a path gives 502 instead of 404/401"
     )
     admin_strict_filter_encoding: bool = _switch(
         True,
-        "§11",
+        "docs/reference/goto-api.md#admin-api-and-licenses",
         "Admin API filter: '+' is taken literally (spaces must be %20), so 'email+eq+...' is a 400",
     )
-    rate_limit: float = _switch(10.0, "§9", "requests per second per API (identity, admin, oauth); 0 = off")
-    rate_burst: int = _switch(10, "§9", "token-bucket burst size per API")
+    rate_limit: float = _switch(
+        10.0, "docs/reference/goto-api.md#rate-limits", "requests per second per API (identity, admin, oauth); 0 = off"
+    )
+    rate_burst: int = _switch(10, "docs/reference/goto-api.md#rate-limits", "token-bucket burst size per API")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -331,10 +346,10 @@ def coerce_switch(name: str, value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# Validation helpers (§4.3)
+# Validation helpers (docs/reference/goto-api.md#user-schema-and-limits)
 # --------------------------------------------------------------------------------------------
 
-# A compact built-in copy of ISO 639-1 (languages) and ISO 3166-1 alpha-2 (countries): §4.2
+# A compact built-in copy of ISO 639-1 (languages) and ISO 3166-1 alpha-2 (countries)
 # requires locale = language[_COUNTRY] with valid codes.
 _LANGUAGES = """aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz
     ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik io
@@ -354,7 +369,7 @@ ISO_3166_1 = frozenset(_COUNTRIES.split())
 
 
 def valid_locale(value: str) -> bool:
-    """§4.2: one or two parts, ISO-639 language then optional ISO-3166 country, e.g. ``en_US``."""
+    """One or two parts, ISO-639 language then optional ISO-3166 country, e.g. ``en_US``."""
     parts = value.split("_")
     if len(parts) > 2 or not parts[0]:
         return False
@@ -370,7 +385,7 @@ def _timezones() -> frozenset[str]:
 
 @lru_cache(maxsize=4096)
 def valid_timezone(value: str) -> bool:
-    """§4.3: a valid time-zone id. The id format is UNCONFIRMED; IANA ids are the natural reading."""
+    """A valid time-zone id. The id format is UNCONFIRMED; IANA ids are the natural reading."""
     if value in _timezones():
         return True
     try:
@@ -507,7 +522,8 @@ class Clock:
 
 
 class TokenBucket:
-    """§9: 10 requests per second per API by default; a classic token bucket."""
+    """10 requests per second per API by default (docs/reference/goto-api.md#rate-limits); a classic token
+    bucket."""
 
     def __init__(self, rate: float, burst: int, now: float) -> None:
         self.rate = rate
@@ -610,7 +626,8 @@ class GoToModel:
         self._buckets.clear()
 
     def _new_key(self) -> str:
-        # §2/§17: keys are long decimal strings (19 digits) that still fit the int64 path type.
+        # Keys are long decimal strings (19 digits) that still fit the int64 path type
+        # (docs/reference/goto-api.md#ids).
         while True:
             key = str(self._rng.randrange(10**18, 2**63))
             if key not in self._keys:
@@ -698,7 +715,7 @@ class GoToModel:
                     "seats": self._default_seats,
                     "description": "GoToMeeting Business",
                 },
-                # §11: a G2W organizer automatically has G2M as well (S2).
+                # A G2W organizer automatically has G2M as well (docs/reference/goto-api.md#seats).
                 {
                     "code": "G2W",
                     "products": ["G2W", "G2M"],
@@ -1044,7 +1061,7 @@ class GoToModel:
                 out["groups"] = self.groups()
             return out
 
-    # ---------------------------------------------------------------- OAuth (§3)
+    # ---------------------------------------------------------------- OAuth
 
     def register_client(
         self,
@@ -1195,7 +1212,7 @@ class GoToModel:
             who = (principal or self.admin_email).lower()
             if who not in self._by_name:
                 raise OAuthError(400, "access_denied", f"Unknown user {who!r}")
-            # §3 (L): no scope on authorize yields every scope assigned to the client.
+            # No scope on authorize yields every scope assigned to the client (docs/reference/goto-api.md#oauth).
             granted = set(client.scopes)
             if scope:
                 granted &= set(scope.split())
@@ -1206,19 +1223,21 @@ class GoToModel:
             return target, code
 
     def token_grant(self, client_id: str, secret: str, form: Mapping[str, str]) -> dict[str, Any]:
-        """/oauth/token for an authenticated client: returns the JSON response (§3)."""
+        """/oauth/token for an authenticated client: returns the JSON response
+        (docs/reference/goto-api.md#oauth)."""
         with self.lock:
             client = self._client(client_id, secret)
             grant = form.get("grant_type", "")
             if not grant:
                 raise OAuthError(400, "invalid_request", "grant_type is required")
             if grant == GRANT_CLIENT_CREDENTIALS:
-                # U9: undocumented and disputed; refused unless switched on.
+                # docs/reference/goto-api.md#u9: undocumented and disputed; refused unless switched on.
                 if not self.switches.client_credentials or grant not in client.grant_types:
                     raise OAuthError(400, "unsupported_grant_type", "client_credentials is not supported")
                 return self._token_response(client, self.admin_email, frozenset(client.scopes), None)
             if grant not in (GRANT_AUTH_CODE, GRANT_REFRESH, GRANT_PAT):
-                # 'password' is deprecated and closed to new clients (§3); anything else is unknown.
+                # 'password' is deprecated and closed to new clients (docs/reference/goto-api.md#oauth);
+                # anything else is unknown.
                 raise OAuthError(400, "unsupported_grant_type", f"grant_type {grant!r} is not supported")
             if grant not in client.grant_types:
                 raise OAuthError(400, "unauthorized_client", f"{grant} is not enabled for this client")
@@ -1227,7 +1246,7 @@ class GoToModel:
                 code = self._codes.get(form.get("code", ""))
                 if code is None or code.used or code.expires_at <= now or code.client_id != client.client_id:
                     raise OAuthError(400, "invalid_grant", "Authorization code is invalid, expired or already used")
-                code.used = True  # §3: a code can be used only once
+                code.used = True  # a code works once, docs/reference/goto-api.md#oauth
                 if code.redirect_uri is not None and form.get("redirect_uri") != code.redirect_uri:
                     raise OAuthError(400, "invalid_grant", "redirect_uri does not match the authorization request")
                 refresh = self._new_refresh(code.principal, client.client_id, code.scopes)
@@ -1274,11 +1293,11 @@ class GoToModel:
             "principal": principal,
         }
         if refresh is not None:
-            # §3 rotation rule: refresh_token is present only when a new one was issued.
+            # refresh_token is present only when a new one was issued (docs/reference/goto-api.md#token-rotation).
             body["refresh_token"] = refresh
         return body
 
-    # ---------------------------------------------------------------- SCIM users (§2, §4)
+    # ---------------------------------------------------------------- SCIM users
 
     def org_user(self, key: str) -> User:
         user = self._users.get(key)
@@ -1304,14 +1323,16 @@ class GoToModel:
             return list(self._org_cache)
         attr, op, value = flt
         if attr == "userName" and op == "eq":
-            # O(1) through the userName index: the lookup Entra does on every sync (§5).
+            # O(1) through the userName index: the lookup Entra does on every sync
+            # (docs/reference/entra-provisioning.md#scim-requests-entra-sends).
             key = self._by_name.get(value.lower())
             user = self._users.get(key) if key else None
             return [user] if user is not None and user.in_org else []
         return [u for u in self._users.values() if u.in_org and _matches(_user_attr(u, attr), op, value)]
 
     def _validate_user(self, c: UserChanges, *, creating: bool) -> None:
-        # §4.3, checked in the documented order so that one rule fails per request.
+        # docs/reference/goto-api.md#user-schema-and-limits, checked in the documented order so that one rule
+        # fails per request.
         if creating or "user_name" in c:
             name = c.get("user_name")
             if name is None or (isinstance(name, str) and not name.strip()):
@@ -1389,11 +1410,13 @@ class GoToModel:
         if existing_key is not None:
             existing = self._users[existing_key]
             if existing.in_org:
-                # §2: POST /Users with a userName in use -> 409 "Username is already in use."
+                # POST /Users with a userName in use -> 409 "Username is already in use."
+                # (docs/reference/goto-api.md#scim-endpoints)
                 raise GoToError(409, "user.exists", "Username is already in use.", scim_type="uniqueness")
             # The e-mail belongs to an account-only (or SCIM-deleted) user: GoTo's store is one
             # identity per e-mail, so the user rejoins the organization with the same key
-            # (compare the S14 "re-create reactivates" quirk).
+            # (compare the reported "re-create reactivates" quirk,
+            # docs/reference/goto-api.md#error-bodies).
             existing.in_org = True
             existing.in_account = True
             existing.active = True
@@ -1412,12 +1435,13 @@ class GoToModel:
         if new is not None and new.lower() != user.user_name.lower():
             other = self._by_name.get(new.lower())
             if other is not None and other != user.key:
-                # §2: PUT/PATCH -> 409 "Email address conflict"
+                # PUT/PATCH -> 409 "Email address conflict" (docs/reference/goto-api.md#scim-endpoints)
                 raise GoToError(409, "email.conflict", "Email address conflict", scim_type="uniqueness")
 
     @journaled(lambda m, user, c: [user.key])
     def scim_replace_user(self, user: User, c: UserChanges) -> User:
-        """PUT: the full definition is required; attributes left out are cleared (§2)."""
+        """PUT: the full definition is required; attributes left out are cleared
+        (docs/reference/goto-api.md#scim-endpoints)."""
         self._validate_user(c, creating=True)
         self._check_rename(user, c)
         full: UserChanges = {
@@ -1434,7 +1458,7 @@ class GoToModel:
 
     @journaled(lambda m, user, c: [user.key])
     def scim_update_user(self, user: User, c: UserChanges) -> User:
-        """PATCH: only the attributes given change (§7)."""
+        """PATCH: only the attributes given change (docs/reference/goto-api.md#patch-styles)."""
         self._validate_user(c, creating=False)
         self._check_rename(user, c)
         self._apply_user(user, c)
@@ -1442,7 +1466,8 @@ class GoToModel:
 
     @journaled(lambda m, user: [user.key])
     def scim_delete_user(self, user: User) -> None:
-        # §2/§13: the user leaves the organization "but not the account"; U17 decides the seats.
+        # The user leaves the organization "but not the account"; whether the seat goes too is
+        # docs/reference/goto-api.md#u17.
         user.in_org = False
         self._org_cache = None
         user.last_modified = self.clock.iso()
@@ -1452,14 +1477,14 @@ class GoToModel:
             for lic in self._licenses.values():
                 lic.user_keys.pop(user.key, None)
 
-    # ---------------------------------------------------------------- SCIM groups (§10)
+    # ---------------------------------------------------------------- SCIM groups
 
     def get_group(self, key: str) -> Group:
         group = self._groups.get(key)
         if group is None:
             if self.switches.non_numeric_id_502 and not key.isdigit():
                 raise GoToError(502, "bad.gateway", "Upstream error")
-            # §2/§10: an unknown group is a 401, indistinguishable from a missing org role.
+            # An unknown group is a 401, indistinguishable from a missing org role (docs/reference/goto-api.md#groups).
             raise GoToError(
                 401,
                 "not.authorized",
@@ -1488,7 +1513,8 @@ class GoToModel:
         return name
 
     def _resolve_members(self, members: Iterable[tuple[str | None, str]], group: Group | None) -> dict[str, str]:
-        """Checks that each member exists in the organization (§10); infers a missing type."""
+        """Checks that each member exists in the organization (docs/reference/goto-api.md#groups);
+        infers a missing type."""
         out: dict[str, str] = {}
         for kind, value in members:
             user = self._users.get(value)
@@ -1553,7 +1579,7 @@ class GoToModel:
         for other in self._groups.values():
             other.members.pop(group.key, None)
 
-    # ---------------------------------------------------------------- Admin API (§11)
+    # ---------------------------------------------------------------- Admin API
 
     def check_account(self, account_key: str) -> None:
         if account_key != self.account_key:
@@ -1563,7 +1589,7 @@ class GoToModel:
         user = self._users.get(user_key)
         if user is None or not user.in_account:
             if self.switches.non_numeric_id_502 and not user_key.isdigit():
-                # §8 (S14): GET-by-id with a non-numeric id gives 502, not 404.
+                # GET-by-id with a non-numeric id gives 502, not 404 (docs/reference/goto-api.md#ids).
                 raise GoToError(502, "bad.gateway", "Upstream error")
             raise GoToError(404, "user.not.found", f"User {user_key} not found")
         return user
@@ -1589,7 +1615,8 @@ class GoToModel:
         return lic
 
     def _check_seats(self, wanted: Mapping[str, Iterable[str]]) -> None:
-        """Seat check for ``{license key: user keys to add}``; all-or-nothing (§11)."""
+        """Seat check for ``{license key: user keys to add}``; all-or-nothing
+        (docs/reference/goto-api.md#seats)."""
         for lkey, user_keys in wanted.items():
             lic = self._licenses[lkey]
             new = [k for k in dict.fromkeys(user_keys) if k not in lic.user_keys]
@@ -1611,7 +1638,8 @@ class GoToModel:
             if not isinstance(entry, Mapping):
                 raise bad_request(f"users[{i}] must be an object")
             for attr in ("email", "firstName", "lastName"):
-                # §14: e-mail, given name and family name are mandatory for the Admin API.
+                # E-mail, given name and family name are mandatory for the Admin API
+                # (docs/reference/goto-api.md#other-connectors).
                 if not isinstance(entry.get(attr), str) or not entry[attr].strip():
                     raise bad_request(f"users[{i}].{attr} is required")
             if len(entry["email"]) > USERNAME_MAX or "@" not in entry["email"]:
@@ -1709,7 +1737,8 @@ class GoToModel:
 
     @journaled(lambda m, user: [user.key])
     def admin_delete_user(self, user: User) -> None:
-        """UNCONFIRMED path (U11): the user leaves the account and every license."""
+        """UNCONFIRMED path (docs/reference/goto-api.md#u11): the user leaves the account and every
+        license."""
         user.in_account = False
         for lic in self._licenses.values():
             lic.user_keys.pop(user.key, None)

@@ -1,10 +1,12 @@
-"""The OAuth 2.0 endpoints of GoTo's authentication host (reference §3), served by the emulator at
-``/oauth/authorize`` and ``/oauth/token`` (real host: authentication.logmeininc.com).
+"""The OAuth 2.0 endpoints of GoTo's authentication host (docs/reference/goto-api.md#oauth), served
+by the emulator at ``/oauth/authorize`` and ``/oauth/token`` (real host:
+authentication.logmeininc.com).
 
 The authorize endpoint auto-consents (no login page): it redirects straight back to the client
 with a single-use code. The token endpoint requires HTTP Basic client authentication and a
 form-urlencoded body, and offers authorization_code, refresh_token and personal_access_token;
-client_credentials only behind its switch (U9). Token state lives in :mod:`.model`.
+client_credentials only behind its switch (docs/reference/goto-api.md#u9). Token state lives in
+:mod:`.model`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .wire import OAUTH_PREFIX, json_response, render_oauth_error
 
 
 def basic_credentials(request: web.Request) -> tuple[str, str]:
-    """§3: ``Authorization: Basic base64(client_id:client_secret)``; anything else is a 401."""
+    """``Authorization: Basic base64(client_id:client_secret)``; anything else is a 401."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value.strip():

@@ -1,7 +1,8 @@
-"""The SCIM / Identity API at ``/identity/v1`` (reference §2, §4, §6–§8, §10).
+"""The SCIM / Identity API at ``/identity/v1`` (docs/reference/goto-api.md#scim-endpoints).
 
 This module owns the wire format: parsing filters, request bodies (merge-style definitions and
-RFC 7644 PatchOp) and rendering users, groups and list envelopes in the selected dialect (U1).
+RFC 7644 PatchOp) and rendering users, groups and list envelopes in the selected dialect
+(docs/reference/goto-api.md#u1).
 Organization rules (validation, uniqueness, membership) live in :mod:`.model`.
 """
 
@@ -53,7 +54,7 @@ ME_SCOPES = (SCOPE_SCIM_ME, SCOPE_SCIM_ORG)
 
 
 # ============================================================================================
-# Filters (§6)
+# Filters (docs/reference/goto-api.md#filters-and-paging)
 # ============================================================================================
 
 _FILTER = re.compile(r'^\s*(?P<attr>[A-Za-z][\w.:$-]*)\s+(?P<op>[A-Za-z]+)\s+"(?P<val>(?:[^"\\]|\\.)*)"\s*$')
@@ -63,7 +64,7 @@ _ATTR_PREFIXES = (CORE1.lower() + ":", CORE2_USER.lower() + ":", CORE2_GROUP.low
 def parse_filter(text: str, attrs: tuple[str, ...], ops: tuple[str, ...]) -> tuple[str, str, str]:
     """``attr op "value"`` with one of ``attrs`` (case-insensitive) and ``ops``; else 400.
 
-    §6: users support eq/sw on four attributes, groups eq/sw/co on displayName; and/or, pr, ne
+    Users support eq/sw on four attributes, groups eq/sw/co on displayName; and/or, pr, ne
     and every other attribute are treated as unsupported (UNCONFIRMED, assumed absent)."""
 
     def fail(why: str) -> GoToError:
@@ -149,7 +150,8 @@ class Renderer:
                 schemas.append(ENTERPRISE)
                 out[ENTERPRISE] = dict(u.enterprise)
         if (me or self.getgo_all) and u.in_account:
-            # U15: on /Users/me by default; the entitlement strings beyond "acctadmin" are unknown.
+            # docs/reference/goto-api.md#u15: on /Users/me by default;
+            # the entitlement strings beyond "acctadmin" are unknown.
             schemas.append(GETGO)
             entitlements = ["acctadmin"] if (u.admin_roles or u.org_admin) else []
             out[GETGO] = {
@@ -187,7 +189,8 @@ class Renderer:
                 "startIndex": start,
                 "Resources": resources,
             }
-        # §6: {"resources": [...], "totalResults": n} — lower-case, nothing else documented.
+        # docs/reference/goto-api.md#filters-and-paging:
+        # {"resources": [...], "totalResults": n} — lower-case, nothing else documented.
         return {"resources": resources, "totalResults": total}
 
 
@@ -202,8 +205,9 @@ def _lower_map(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_schemas(model: GoToModel, body: dict[str, Any]) -> None:
-    """U1: scim1 accepts only 1.x core URNs, scim2 only 2.0 core URNs, mixed both. Bodies without
-    ``schemas`` (the documented UserDefinition has none) are accepted everywhere."""
+    """Schemas by dialect (docs/reference/goto-api.md#u1): scim1 accepts only 1.x core URNs, scim2 only 2.0 core
+    URNs, mixed both. Bodies without ``schemas`` (the documented UserDefinition has none) are
+    accepted everywhere."""
     schemas = _lower_map(body).get("schemas")
     if schemas is None:
         return
@@ -303,7 +307,8 @@ def user_attrs_from_object(obj: dict[str, Any]) -> UserChanges:
 
 
 def apply_policies(model: GoToModel, c: UserChanges) -> UserChanges:
-    """U3 (``active``) and U4 (externalId, emails, enterprise extension) switches."""
+    """The ``active`` (docs/reference/goto-api.md#u3) and extension-attribute
+    (docs/reference/goto-api.md#u4) switches."""
     sw = model.switches
     if "active" in c:
         if sw.active == "reject":
@@ -328,7 +333,7 @@ def is_patchop(body: dict[str, Any]) -> bool:
 
 
 def check_patch_style(model: GoToModel, body: dict[str, Any]) -> bool:
-    """U2: returns True for a PatchOp body; 400 when the style is not accepted."""
+    """Returns True for a PatchOp body; 400 when the style is not accepted (docs/reference/goto-api.md#u2)."""
     patchop = is_patchop(body)
     mode = model.switches.patch_mode
     if patchop and mode == "merge":
@@ -372,7 +377,8 @@ def _merge(c: UserChanges, more: UserChanges) -> None:
 
 
 def user_changes_from_patchop(body: dict[str, Any], user: User) -> UserChanges:
-    """RFC 7644 PatchOp for users, with the paths Entra's GoTo app uses (§5)."""
+    """RFC 7644 PatchOp for users, with the paths Entra's GoTo app uses
+    (docs/reference/entra-provisioning.md#goto-gallery-app)."""
     c: UserChanges = {}
     for kind, path, value in operations(body):
         if path is None:
@@ -433,8 +439,8 @@ Member = tuple[str | None, str]
 
 
 def parse_members(model: GoToModel, value: Any) -> list[Member]:
-    """§10: ``{"type": "user"|"group", "value": key}``, both required by the spec. Outside the
-    scim1 dialect a missing type is inferred (Entra sends only ``value``)."""
+    """``{"type": "user"|"group", "value": key}``, both required by the spec (docs/reference/goto-api.md#groups).
+    Outside the scim1 dialect a missing type is inferred (Entra sends only ``value``)."""
     if value is None:
         return []
     if not isinstance(value, list):
@@ -461,7 +467,8 @@ def parse_members(model: GoToModel, value: Any) -> list[Member]:
 
 
 def count_members(body: dict[str, Any]) -> int:
-    """Members in one request body, over every place they can appear (§10: at most 100)."""
+    """Members in one request body, over every place they can appear (at most
+    100, docs/reference/goto-api.md#groups)."""
     lm = _lower_map(body)
     n = len(lm["members"]) if isinstance(lm.get("members"), list) else 0
     ops = lm.get("operations")
@@ -483,7 +490,8 @@ def count_members(body: dict[str, Any]) -> int:
 
 
 def _group_external_id(model: GoToModel, present: bool, value: Any) -> Any:
-    """U14: group externalId follows the extension_attrs switch. Returns ... for "no change"."""
+    """Group externalId follows the extension_attrs switch (docs/reference/goto-api.md#u14). Returns ... for
+    "no change"."""
     if not present:
         return ...
     if model.switches.extension_attrs == "reject":
@@ -534,7 +542,7 @@ def user_schema(scim2: bool) -> dict[str, Any]:
             ],
             "meta": {"resourceType": "Schema", "location": f"/Schemas/{CORE2_USER}"},
         }
-    # §2: a SCIM 1.x ResourceSchema.
+    # A SCIM 1.x ResourceSchema (docs/reference/goto-api.md#scim-endpoints).
     return {
         "id": CORE1_USER,
         "name": "User",
@@ -558,7 +566,8 @@ def user_schema(scim2: bool) -> dict[str, Any]:
 
 
 def service_provider_config(model: GoToModel, scim2: bool) -> dict[str, Any]:
-    # §7: the supported flags are undocumented; these describe what this stand-in does.
+    # The supported flags are undocumented (docs/reference/goto-api.md#patch-styles); these describe what this
+    # stand-in does.
     patch = model.switches.patch_mode != "merge" if scim2 else True
     body: dict[str, Any] = {
         "schemas": [SPC2 if scim2 else CORE1],
@@ -609,7 +618,8 @@ class ScimHandlers:
             total = len(users)
             start = 1
             if sw.users_paging:
-                # U5: paging is undocumented for users; when on, SCIM semantics (1-based index).
+                # Paging is undocumented for users (docs/reference/goto-api.md#u5); when on, SCIM semantics
+                # (1-based index).
                 start = max(1, start_param or 1)
                 count = sw.users_page_size if count_param is None else max(0, count_param)
                 count = min(count, sw.users_max_page_size)
@@ -674,7 +684,8 @@ class ScimHandlers:
         with self.model.lock:
             self.model.scim_delete_user(self.model.org_user(request.match_info["key"]))
             scim2 = self.model.switches.dialect == "scim2"
-        # §2: DELETE answers 200 (not 204) with no body documented; SCIM 2.0 servers answer 204.
+        # DELETE answers 200 (not 204) with no body documented (docs/reference/goto-api.md#scim-endpoints); SCIM 2.0
+        # servers answer 204.
         return web.Response(status=204 if scim2 else 200)
 
     def _me(self, request: web.Request, write: bool) -> Callable[[], User]:
@@ -829,7 +840,8 @@ class ScimHandlers:
                     else:
                         raise bad_request(f"unsupported path {path!r}", scim_type="invalidPath")
             else:
-                # §7: the merge-style body is a GroupDefinition, whose model requires displayName.
+                # The merge-style body is a GroupDefinition, whose model requires displayName
+                # (docs/reference/goto-api.md#patch-styles).
                 check_schemas(m, body)
                 lm = _lower_map(body)
                 if lm.get("displayname") is None:
@@ -838,7 +850,8 @@ class ScimHandlers:
                 external_id = _group_external_id(m, "externalid" in lm, lm.get("externalid"))
                 if "members" in lm:
                     new = parse_members(m, lm["members"])
-                    # U13: whether members adds or replaces is unknown; replace is the L reading.
+                    # Whether members adds or replaces is unknown (docs/reference/goto-api.md#u13); replace is
+                    # the natural reading.
                     members = members + new if m.switches.members_patch == "add" else new
                     changed_members = True
             m.scim_update_group(
@@ -866,7 +879,8 @@ class ScimHandlers:
         return json_response(body)
 
     async def service_provider_config_singular(self, request: web.Request) -> web.Response:
-        # §2: the singular SCIM 2.0 path is not in the spec; served only outside scim1 (U1).
+        # The singular SCIM 2.0 path is not in the spec (docs/reference/goto-api.md#scim-endpoints); served only
+        # outside scim1 (docs/reference/goto-api.md#u1).
         if self.model.switches.dialect == "scim1":
             raise GoToError(404, "not.found", "Not found", scim_type=None)
         authorize_request(request, self.model, scopes=ORG_SCOPES + ME_SCOPES)

@@ -1,5 +1,6 @@
 """HTTP plumbing shared by the GoTo route modules: which API a path belongs to, error bodies in the
-selected style (U7, §8), bearer-token checks (U6, §2, §3) and JSON request bodies."""
+selected style (docs/reference/goto-api.md#u7), bearer-token checks
+(docs/reference/goto-api.md#u6) and JSON request bodies."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ current_path: contextvars.ContextVar[str] = contextvars.ContextVar("goto_current
 
 
 def api_of(path: str) -> str | None:
-    """The rate-limited API a path belongs to (§9: limits are per API)."""
+    """The rate-limited API a path belongs to (limits are per API,
+    docs/reference/goto-api.md#rate-limits)."""
     if path.startswith("/identity/"):
         return "identity"
     if path.startswith("/admin/"):
@@ -34,7 +36,8 @@ def api_of(path: str) -> str | None:
 
 
 def _uri(path: str) -> str:
-    # The one observed body (§8, S12b) has uri "/v1/Users" for /identity/v1/Users.
+    # The one observed body (docs/reference/goto-api.md#error-bodies) has uri "/v1/Users" for
+    # /identity/v1/Users.
     for prefix in ("/identity", "/admin/rest"):
         if path.startswith(prefix + "/"):
             return path[len(prefix) :]
@@ -67,7 +70,8 @@ def render_error(
     scim_type: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> web.Response:
-    """An error in the style the switches select: gotocode, empty or scim2 (U7)."""
+    """An error in the style the switches select: gotocode, empty or scim2
+    (docs/reference/goto-api.md#u7)."""
     path = current_path.get() if path is None else path
     style = error_style(model, path)
     if style == "empty":
@@ -77,7 +81,8 @@ def render_error(
         if scim_type:
             body["scimType"] = scim_type
         return json_response(body, status)
-    # gotocode: the {"code","uri"} shape of §8, plus a human-readable message (emulator addition).
+    # gotocode: the {"code","uri"} shape (docs/reference/goto-api.md#error-bodies), plus a human-readable
+    # message (emulator addition).
     body = {"code": code, "uri": _uri(path), "message": message}
     body.update(extra or {})
     return json_response(body, status)
@@ -90,14 +95,14 @@ def render_goto_error(model: GoToModel, exc: GoToError, path: str | None = None)
 
 
 def render_invalid_token(model: GoToModel, path: str | None = None) -> web.Response:
-    """U6: the spec says 403 "Invalid token passed"; one observation shows 401 with an empty body
-    and only a WWW-Authenticate header."""
+    """The spec says 403 "Invalid token passed"; one observation shows 401 with an empty body and
+    only a WWW-Authenticate header (docs/reference/goto-api.md#u6)."""
     path = current_path.get() if path is None else path
     if model.switches.bad_token == "401-empty":
         return web.Response(status=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     style = error_style(model, path)
     if style == "gotocode":
-        # The invalid-token body seen on other GoTo APIs (§8, S12e).
+        # The invalid-token body seen on other GoTo APIs (docs/reference/goto-api.md#error-bodies).
         return json_response({"int_err_code": "InvalidToken", "msg": "Invalid token passed"}, 403)
     return render_error(model, 403, "invalid.token", "Invalid token passed", path=path)
 
@@ -122,7 +127,7 @@ def authorize_request(
     """Checks the bearer token, that it has one of ``scopes`` and (when given) one of ``roles``.
 
     Raises InvalidTokenError (missing/unknown/expired) or 401 not.authorized (valid token, but
-    the scope or the org/account role is missing; §2, S12b)."""
+    the scope or the org/account role is missing; docs/reference/goto-api.md#scim-endpoints)."""
     token = bearer(request)
     at = model.authenticate(token) if token else None
     if at is None:

@@ -178,7 +178,8 @@ class Ctx:
         return self.match.group(name)
 
     def next_link(self, token: str) -> str:
-        """§8: an absolute URL with the original query options and a fresh $skiptoken."""
+        """An absolute URL with the original query options and a fresh $skiptoken
+        (docs/reference/microsoft-graph.md#paging)."""
         pairs = [(k, v) for k, v in self.request.query.items() if k.lower().lstrip("$") != "skiptoken"]
         pairs.append(("$skiptoken", token))
         query = urlencode(pairs, quote_via=quote, safe="$,'()")
@@ -231,7 +232,7 @@ def text_count(value: int) -> web.Response:
     return web.Response(text=str(value), content_type="text/plain")
 
 
-# Service principals (§1)
+# Service principals (docs/reference/microsoft-graph.md#app-role-assignments)
 async def list_service_principals(ctx: Ctx) -> web.StreamResponse:
     return ctx.page(ctx.tenant.list_service_principals(ctx.params), "servicePrincipals")
 
@@ -250,7 +251,7 @@ async def app_role_assigned_to(ctx: Ctx) -> web.StreamResponse:
     return ctx.page(page, f"servicePrincipals('{ctx.tenant.sp['id']}')/appRoleAssignedTo")
 
 
-# Users (§2)
+# Users (docs/reference/microsoft-graph.md#users)
 async def list_users(ctx: Ctx) -> web.StreamResponse:
     return ctx.page(ctx.tenant.list_users(ctx.params, ctx.eventual), "users")
 
@@ -277,7 +278,7 @@ async def member_of(ctx: Ctx) -> web.StreamResponse:
     return ctx.page(ctx.tenant.list_member_of(ctx.arg("id"), ctx.params, transitive), "directoryObjects")
 
 
-# Groups (§3)
+# Groups (docs/reference/microsoft-graph.md#groups-and-members)
 async def list_groups(ctx: Ctx) -> web.StreamResponse:
     return ctx.page(ctx.tenant.list_groups(ctx.params, ctx.eventual), "groups")
 
@@ -340,7 +341,7 @@ async def organization(ctx: Ctx) -> web.StreamResponse:
     return ctx.page(Page([org]), "organization")
 
 
-# Subscriptions (§5)
+# Subscriptions (docs/reference/microsoft-graph.md#change-notifications)
 async def create_subscription(ctx: Ctx) -> web.StreamResponse:
     body = await read_json_object(ctx.request)
     sub = ctx.tenant.prepare_subscription(body)
@@ -380,7 +381,7 @@ async def reauthorize_subscription(ctx: Ctx) -> web.StreamResponse:
     return web.Response(status=204)
 
 
-# $batch (§7)
+# $batch (docs/reference/microsoft-graph.md#json-batching)
 _HOP_HEADERS = {"content-length", "date", "server", "connection", "transfer-encoding", "keep-alive"}
 
 
@@ -404,7 +405,8 @@ async def batch(ctx: Ctx) -> web.StreamResponse:
     for item in order:
         failed = [d for d in item.get("dependsOn") or [] if results[d]["status"] >= 400]
         if failed:
-            # §7: a failed dependency yields 424 for the dependent request.
+            # A failed dependency yields 424 for the dependent request
+            # (docs/reference/microsoft-graph.md#json-batching).
             results[item["id"]] = {
                 "id": item["id"],
                 "status": 424,

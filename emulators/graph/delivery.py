@@ -1,6 +1,8 @@
-"""Outbound HTTP of the Graph emulator: the subscription validation handshake (§5.3) and the
-delivery of change and lifecycle notifications (§5.4, §5.5) with batching, exponential-backoff
-retries and a bounded give-up time.
+"""Outbound HTTP of the Graph emulator: the subscription validation handshake
+(docs/reference/microsoft-graph.md#validation-handshake) and the delivery of change and lifecycle
+notifications (docs/reference/microsoft-graph.md#receiving-notifications,
+docs/reference/microsoft-graph.md#lifecycle-events) with batching, exponential-backoff retries
+and a bounded give-up time.
 
 Mutations may happen on any thread (tests drive the emulator from outside its loop), so
 ``enqueue`` only appends under a lock and wakes the server loop with ``call_soon_threadsafe``;
@@ -152,8 +154,9 @@ class Deliverer:
             await self._wake.wait()
             self._wake.clear()
             if self.config.delivery_batch_window_seconds > 0:
-                # Let notifications that are ready together travel together (§5.4: one POST
-                # may carry several, from several subscriptions).
+                # Let notifications that are ready together travel together (one POST
+                # may carry several, from several subscriptions;
+                # docs/reference/microsoft-graph.md#receiving-notifications).
                 await asyncio.sleep(self.config.delivery_batch_window_seconds)
             with self._lock:
                 ready, self._ready = self._ready, []
@@ -204,7 +207,8 @@ class Deliverer:
             for outgoing in items:
                 assert outgoing.first_attempt is not None
                 if time.monotonic() - outgoing.first_attempt >= self.config.retry_give_up_seconds:
-                    # §5.4: after the retry window (4 h in Graph) the notification is discarded.
+                    # After the retry window (4 h in Graph) the notification is discarded
+                    # (docs/reference/microsoft-graph.md#receiving-notifications).
                     self.dropped.append(outgoing.item)
                     self._outstanding -= 1
                 else:

@@ -1,4 +1,5 @@
-"""Delta query for users and groups (reference §4) over the tenant's change log.
+"""Delta query for users and groups (docs/reference/microsoft-graph.md#delta-query) over the
+tenant's change log.
 
 Every mutation appends ``(seq, kind, id, changed properties, member change)``; a delta token
 holds the seq it was issued at plus the first request's ``$select``/``$filter``. An initial round
@@ -50,7 +51,8 @@ def delta(
     """One page of ``/users/delta`` or ``/groups/delta``: (body, extra response headers)."""
     collection = "users" if kind == "user" else "groups"
     with tenant.lock:
-        # §4: no $top/$expand/$orderby on user and group delta; the page size is Graph's.
+        # No $top/$expand/$orderby on user and group delta; the page size is Graph's
+        # (docs/reference/microsoft-graph.md#delta-rounds).
         require_no(params, ("$top", "$expand", "$orderby", "$skip", "$search", "$count"), "delta queries")
         headers = {"Preference-Applied": "return=minimal"} if minimal else {}
         if "$skiptoken" in params:
@@ -58,7 +60,7 @@ def delta(
         elif params.get("$deltatoken"):
             raw = params["$deltatoken"]
             if raw.lower() == "latest":
-                # §4: "start from now": no data, only a deltaLink.
+                # docs/reference/microsoft-graph.md#starting-from-now: no data, only a deltaLink.
                 select, ids = _options(params, kind, tenant.config.delta_filter_max_ids)
                 token = _issue(tenant, kind, "d", {"s": tenant.seq, "sel": select, "f": ids})
                 body = {
@@ -110,7 +112,7 @@ def _options(params: Mapping[str, str], kind: str, max_ids: int) -> tuple[list[s
     if ids is None:
         raise unsupported_query("Delta queries support only $filter=id eq '...' or id eq '...'.")
     if len(ids) > max_ids:
-        # §4: at most 50 ids per delta filter.
+        # At most 50 ids per delta filter (docs/reference/microsoft-graph.md#delta-rounds).
         raise unsupported_query(f"Delta $filter can contain at most {max_ids} ids; got {len(ids)}.")
     for object_id in ids:
         if not is_guid(object_id):
@@ -124,7 +126,8 @@ def _issue(tenant: Tenant, kind: str, token_type: str, payload: Mapping[str, Any
 
 
 def _gone(tenant: Tenant, kind: str, code: str, message: str, base_url: str, select: Any = None) -> GraphError:
-    """§4: 410 Gone with a Location to restart from (an empty deltatoken = full resync)."""
+    """410 Gone with a Location to restart from (an empty deltatoken = full resync;
+    docs/reference/microsoft-graph.md#expired-delta-links)."""
     collection = "users" if kind == "user" else "groups"
     location = f"{base_url}/{collection}/delta?"
     if isinstance(select, list) and select:
@@ -148,7 +151,8 @@ def _decode(tenant: Tenant, kind: str, token: str, token_type: str, base_url: st
             select,
         )
     if tenant.clock.time() - float(payload.get("at", 0)) > tenant.config.delta_token_lifetime_seconds:
-        # §4: directory delta tokens live 7 days (M); past that, start over.
+        # Directory delta tokens live 7 days (docs/reference/microsoft-graph.md#expired-delta-links); past that,
+        # start over.
         raise _gone(tenant, kind, "syncStateNotFound", "The delta token has expired.", base_url, select)
     return payload
 
@@ -243,7 +247,8 @@ def _current_members(tenant: Tenant, group: Group) -> list[dict[str, Any]]:
 
 
 def _with_members(tenant: Tenant, body: dict[str, Any], members: list[dict[str, Any]] | None) -> list[dict]:
-    """§4: a large group is split across entries; later entries carry id + members@delta only."""
+    """A large group is split across entries; later entries carry id + members@delta only
+    (docs/reference/microsoft-graph.md#group-members-in-delta)."""
     if members is None:
         return [body]
     size = max(1, tenant.config.delta_members_per_entry)
@@ -288,9 +293,10 @@ def _changed(
             return []
         return [{"id": object_id, "@removed": {"reason": "changed"}}]
     if agg.lifecycle:
-        # Created or restored: full state, no annotation (§4).
+        # Created or restored: full state, no annotation (docs/reference/microsoft-graph.md#removed-objects).
         return _full(tenant, obj, props, members_tracked, None)
-    # §4: $select decides what is tracked: a change to an unselected property yields nothing.
+    # $select decides what is tracked (docs/reference/microsoft-graph.md#delta-rounds): a change to an
+    # unselected property yields nothing.
     changed = [p for p in props if p in agg.props]
     member_changes = [_member_entry(m, t, added) for m, (added, t) in agg.members.items()] if members_tracked else []
     if not changed and not member_changes:

@@ -83,7 +83,7 @@ USER_PROPERTIES: dict[str, str] = {
     "userPrincipalName": "s",
     "userType": "s",
 }
-# §2: the properties Graph returns when $select is absent.
+# docs/reference/microsoft-graph.md#users: the properties Graph returns when $select is absent.
 USER_DEFAULT_SELECT: tuple[str, ...] = (
     "businessPhones",
     "displayName",
@@ -560,7 +560,8 @@ class Tenant:
             if prop in catalog:
                 out[prop] = self.value(obj, prop)
             elif prop.startswith("extension_") and prop in obj.props:
-                # Directory extensions come back only when selected and set (§2).
+                # Directory extensions come back only when selected and set
+                # (docs/reference/microsoft-graph.md#users).
                 out[prop] = obj.props[prop]
         return out
 
@@ -680,7 +681,8 @@ class Tenant:
             self.upn_index[upn.lower()] = object_id
             self._record("user", object_id, LIFECYCLE)
             user.created_seq = self.seq
-            self._emit("user", object_id, "updated")  # §5.1: creation arrives as `updated`
+            # creation arrives as `updated` (docs/reference/microsoft-graph.md#supported-resources)
+            self._emit("user", object_id, "updated")
             return object_id
 
     def update_user(self, user_id: str, **attrs: Any) -> set[str]:
@@ -725,7 +727,8 @@ class Tenant:
 
     def soft_delete_user(self, user_id: str) -> None:
         """Moves the user to the recycle bin: gone from /users and member lists, delta reports
-        ``@removed: changed``, notifications say ``updated`` (§4, §5.1)."""
+        ``@removed: changed``, notifications say ``updated`` (docs/reference/microsoft-graph.md#removed-objects,
+        docs/reference/microsoft-graph.md#supported-resources)."""
         with self.lock:
             user = self._user(user_id)
             self._soft_delete(user)
@@ -889,7 +892,8 @@ class Tenant:
 
     # --- assignments ---------------------------------------------------------------------------
     def role_id(self, role: str | None) -> str:
-        """App role id for a role value, display name or id; None = Default Access (§1)."""
+        """App role id for a role value, display name or id; None = Default Access
+        (docs/reference/microsoft-graph.md#app-role-assignments)."""
         if role is None or role == DEFAULT_ACCESS_ROLE_ID or str(role).lower() == "default access":
             return DEFAULT_ACCESS_ROLE_ID
         for app_role in self.sp["appRoles"]:
@@ -915,7 +919,8 @@ class Tenant:
             for existing in self.assignments_by_principal.get(principal.id, []):
                 if self.assignments[existing].app_role_id == role_id:
                     return existing
-            # Real ids are 43-char base64url strings, not GUIDs (G2 examples).
+            # Real ids are 43-char base64url strings, not GUIDs
+            # (docs/reference/microsoft-graph.md#app-role-assignments).
             raw = uuid.UUID(principal.id).bytes + self._rng.getrandbits(128).to_bytes(16, "big")
             assignment_id = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
             assignment = Assignment(
@@ -1023,7 +1028,8 @@ class Tenant:
         if raw.lower() != "true":
             raise bad_request(f"Invalid value '{raw}' for $count.")
         if not eventual:
-            # §2: $count on directory objects is an advanced query.
+            # $count on directory objects is an advanced query
+            # (docs/reference/microsoft-graph.md#counting-and-advanced-queries).
             raise bad_request(
                 "$count is not currently supported without the header 'ConsistencyLevel: eventual'.",
                 "Request_UnsupportedQuery",
@@ -1041,7 +1047,8 @@ class Tenant:
         if is_advanced(node):
             allowed = eventual and params.get("$count", "").lower() == "true"
             if not allowed:
-                # §2: advanced filters need 'ConsistencyLevel: eventual' and $count=true.
+                # Advanced filters need 'ConsistencyLevel: eventual' and $count=true
+                # (docs/reference/microsoft-graph.md#counting-and-advanced-queries).
                 raise GraphError(
                     400,
                     "Request_UnsupportedQuery",
@@ -1111,7 +1118,8 @@ class Tenant:
         return (cast == "user") == (object_id in self.users)
 
     def list_members(self, group_id: str, params: Mapping[str, str], eventual: bool, cast: str | None = None) -> Page:
-        """Direct members (§3): users and nested groups, each with its ``@odata.type``."""
+        """Direct members (docs/reference/microsoft-graph.md#groups-and-members): users and nested groups, each
+        with its ``@odata.type``."""
         with self.lock:
             group = self._group(group_id)
             select = parse_select(params.get("$select"), MEMBER_SELECT, "microsoft.graph.directoryObject")
@@ -1149,7 +1157,8 @@ class Tenant:
     ) -> Page:
         with self.lock:
             if cast is not None and not (eventual and params.get("$count", "").lower() == "true"):
-                # §3: the cast on transitiveMembers is an advanced query.
+                # The cast on transitiveMembers is an advanced query
+                # (docs/reference/microsoft-graph.md#groups-and-members).
                 raise bad_request(
                     "A type cast on transitiveMembers requires 'ConsistencyLevel: eventual' and $count=true.",
                     "Request_UnsupportedQuery",
@@ -1215,7 +1224,8 @@ class Tenant:
     def list_app_role_assigned_to(
         self, key: str, params: Mapping[str, str], eventual: bool, by_app_id: bool = False
     ) -> Page:
-        """§1: every user and group assigned to the app, paged (default 100, max 999)."""
+        """Every user and group assigned to the app, paged (default 100, max 999;
+        docs/reference/microsoft-graph.md#app-role-assignments)."""
         with self.lock:
             self._service_principal(key, by_app_id)
             predicate = self._filter(params, ASSIGNMENT_FILTERABLE, "microsoft.graph.appRoleAssignment")
@@ -1295,7 +1305,8 @@ class Tenant:
 
     # --- subscriptions -------------------------------------------------------------------------
     def _purge_expired_subscriptions(self) -> None:
-        # §5.2: expired subscriptions are deleted by Graph (on the emulator clock here).
+        # Expired subscriptions are deleted by Graph (on the emulator clock here;
+        # docs/reference/microsoft-graph.md#subscription-lifetime).
         now = self.now()
         for sub_id in [s.id for s in self.subscriptions.values() if s.expiration <= now]:
             del self.subscriptions[sub_id]
@@ -1329,8 +1340,9 @@ class Tenant:
         return value
 
     def prepare_subscription(self, body: Mapping[str, Any]) -> Subscription:
-        """Validates a POST /subscriptions body (§5.2) into a subscription that is not yet
-        stored; the caller runs the validation handshake, then ``add_subscription``."""
+        """Validates a POST /subscriptions body (docs/reference/microsoft-graph.md#subscription-lifetime) into a
+        subscription that is not yet stored; the caller runs the validation handshake, then
+        ``add_subscription``."""
         with self.lock:
             unknown = set(body) - _SUBSCRIPTION_FIELDS
             if unknown:
@@ -1347,7 +1359,7 @@ class Tenant:
                     "InvalidRequest",
                 )
             change_types = [c.strip() for c in str(body["changeType"]).split(",") if c.strip()]
-            # §5.1: users and groups accept updated and deleted only.
+            # Users and groups accept updated and deleted only (docs/reference/microsoft-graph.md#supported-resources).
             bad = [c for c in change_types if c not in ("updated", "deleted")]
             if bad or not change_types:
                 raise bad_request(
@@ -1412,7 +1424,8 @@ class Tenant:
             return [s.as_json() for s in self.subscriptions.values()]
 
     def check_subscription_patch(self, sub_id: str, body: Mapping[str, Any]) -> tuple[datetime | None, str | None]:
-        """Validates a PATCH (§5.2): only ``expirationDateTime`` and ``notificationUrl`` change."""
+        """Validates a PATCH (docs/reference/microsoft-graph.md#subscription-lifetime): only ``expirationDateTime``
+        and ``notificationUrl`` change."""
         with self.lock:
             self._subscription(sub_id)
             unknown = set(body) - {"expirationDateTime", "notificationUrl", "@odata.type"}
@@ -1433,7 +1446,8 @@ class Tenant:
                 sub.expiration = expiration
             if url is not None:
                 sub.notification_url = url
-            self._resume(sub)  # renewing also renews Graph's access (§5.5)
+            # renewing also renews Graph's access (docs/reference/microsoft-graph.md#lifecycle-events)
+            self._resume(sub)
             return sub.as_json()
 
     def delete_subscription(self, sub_id: str) -> None:
@@ -1458,7 +1472,7 @@ class Tenant:
             del self.subscriptions[sub.id]
 
     def send_lifecycle_event(self, sub_id: str, event: str) -> dict[str, Any]:
-        """Posts a lifecycle notification (§5.5 shape) to the subscription's
+        """Posts a lifecycle notification (docs/reference/microsoft-graph.md#lifecycle-events) to the subscription's
         lifecycleNotificationUrl. ``reauthorizationRequired`` pauses deliveries until
         reauthorize/renew; ``subscriptionRemoved`` also removes the subscription."""
         with self.lock:
@@ -1482,7 +1496,8 @@ class Tenant:
             return item
 
     def _emit(self, kind: str, object_id: str, change_type: str, membership: tuple[str, bool, str] | None = None):
-        """Queues change notifications for every matching subscription (§5.4 shape)."""
+        """Queues change notifications for every matching subscription (shape:
+        docs/reference/microsoft-graph.md#receiving-notifications)."""
         if not self.subscriptions:
             return
         self._purge_expired_subscriptions()

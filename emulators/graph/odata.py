@@ -291,7 +291,8 @@ def compile_filter(node: FilterNode) -> Predicate:
 
 
 def is_advanced(node: FilterNode) -> bool:
-    """``ne``, ``not`` and ``endswith`` are advanced queries on directory objects (§2)."""
+    """``ne``, ``not`` and ``endswith`` are advanced queries on directory objects
+    (docs/reference/microsoft-graph.md#counting-and-advanced-queries)."""
     if isinstance(node, BoolNode):
         return node.op == "not" or any(is_advanced(c) for c in node.children)
     return node.op in ("ne", "endswith")
@@ -299,7 +300,7 @@ def is_advanced(node: FilterNode) -> bool:
 
 def filter_ids(node: FilterNode) -> list[str] | None:
     """The ids of a filter shaped ``id eq 'a' or id eq 'b' ...`` (the only form delta allows,
-    §4); None for any other shape."""
+    docs/reference/microsoft-graph.md#delta-rounds); None for any other shape."""
     leaves: list[Any] = [node]
     ids: list[str] = []
     while leaves:

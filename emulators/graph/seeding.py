@@ -368,7 +368,8 @@ def _demo(tenant: Tenant, rng: random.Random, user_ids: list[str], group_count: 
         tenant.assign(group_ids["Webinar Hosts"], "WebinarOrganizer")
     if "GoTo Admins" in group_ids:
         tenant.assign(group_ids["GoTo Admins"], "Admin")
-    # A nested group inside an assigned group: its members are reached only transitively (§3).
+    # A nested group inside an assigned group: its members are reached only transitively
+    # (docs/reference/microsoft-graph.md#groups-and-members).
     if "EMEA Sales" in group_ids and "GoTo - Sales" in group_ids:
         tenant.add_member(group_ids["GoTo - Sales"], group_ids["EMEA Sales"])
     # Beyond the named groups (when more are asked for), plain team groups.

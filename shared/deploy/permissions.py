@@ -1,5 +1,5 @@
 """`gotosync grant-permissions`: gives the Function app's managed identity its Microsoft Graph
-application permissions (reference/microsoft-graph.md §9) — the fallback for tenants where the
+application permissions (docs/reference/microsoft-graph.md#permissions) — the fallback for tenants where the
 Bicep Graph extension (infra/modules/graph-permissions.bicep) cannot be used.
 
 For each permission: ``POST /servicePrincipals/{identity}/appRoleAssignments`` with
@@ -18,7 +18,7 @@ from typing import Any
 
 MICROSOFT_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 
-# What gotosync calls, least-privileged (reference/microsoft-graph.md §9 and §5.2):
+# What gotosync calls, least-privileged (docs/reference/microsoft-graph.md#permissions):
 # Application.Read.All - the enterprise app's appRoles and appRoleAssignedTo
 # User.Read.All        - users, users/delta, and subscriptions on /users
 # GroupMember.Read.All - members of assigned groups, groups/delta

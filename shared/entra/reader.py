@@ -3,7 +3,7 @@ assignments, the members of assigned groups, users with the properties the mappi
 and the users/groups delta rounds that make incremental cycles cheap.
 
 Query options go on the first request only; nextLink and deltaLink URLs are followed exactly
-as given (reference/microsoft-graph.md §4, §8).
+as given (docs/reference/microsoft-graph.md#delta-rounds, docs/reference/microsoft-graph.md#paging).
 
 A read that may be incomplete is an error, never an empty answer: a collection page without a
 `value` array, an empty or 204 answer, an error-shaped 200, a listing shorter than Graph's own

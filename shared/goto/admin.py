@@ -1,7 +1,8 @@
 """The GoTo Admin API client (``/admin/rest/v1``): the caller's account and its licenses (seats).
 
-GoToMeeting seats are granted here, not over SCIM (§1, §11). Lower-fidelity sources (M/L): the
-shapes are read tolerantly.
+GoToMeeting seats are granted here, not over SCIM (docs/reference/goto-api.md#api-surfaces,
+docs/reference/goto-api.md#admin-api-and-licenses). The sources are thin, so the shapes are
+read tolerantly.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .transport import Transport, TransportClient, decode_json
 
 class GoToAdminClient(TransportClient):
     """Async client for the Admin API. ``scim`` (optional) is a second source for the account
-    key: the getgo extension on ``/identity/v1/Users/me`` (§3)."""
+    key: the getgo extension on ``/identity/v1/Users/me`` (docs/reference/goto-api.md#oauth)."""
 
     def __init__(
         self,
@@ -50,7 +51,7 @@ class GoToAdminClient(TransportClient):
     async def account_key(self) -> str:
         """The account that holds the licenses: from settings, else ``/admin/rest/v1/me``, else the
         getgo extension of ``/identity/v1/Users/me``. Read once per client (the token response no
-        longer carries it, §3)."""
+        longer carries it, docs/reference/goto-api.md#oauth)."""
         if self._account_key:
             return self._account_key
         async with self._account_lock:
@@ -105,7 +106,7 @@ class GoToAdminClient(TransportClient):
             response = await self._t.request("PUT", path, op, json={"licenseKeys": keys})
         except Conflict as exc:
             # This body carries nothing but license keys, so a 409 can only be about seats, even
-            # when the error body is empty and could not say so (U7).
+            # when the error body is empty and could not say so (docs/reference/goto-api.md#u7).
             raise LicenseLimitExceeded(
                 exc.message.replace(exc.code, LicenseLimitExceeded.default_code, 1),
                 status=exc.status,

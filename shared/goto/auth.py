@@ -1,6 +1,6 @@
 """GoTo access tokens: a static token, or OAuth refresh-token / personal-access-token grants
-against ``/oauth/token`` (§3). The authorization-code consent that yields the first refresh
-token is a separate step and lives elsewhere.
+against ``/oauth/token`` (docs/reference/goto-api.md#oauth). The authorization-code consent
+that yields the first refresh token is a separate step and lives elsewhere.
 """
 
 from __future__ import annotations

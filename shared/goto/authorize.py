@@ -1,5 +1,5 @@
 """`gotosync authorize`: the one-time OAuth authorization-code consent that yields GoTo's refresh
-token (reference/goto-api.md §3), with a loopback redirect (RFC 8252 §7.3), stored in a
+token (docs/reference/goto-api.md#oauth), with a loopback redirect (RFC 8252 §7.3), stored in a
 :class:`~shared.goto.token_store.RefreshTokenStore`.
 
 The admin opens the printed URL and signs in to GoTo as an organization admin; GoTo redirects
@@ -58,7 +58,8 @@ def build_authorize_url(
 ) -> str:
     params = {"client_id": client_id, "response_type": "code", "redirect_uri": redirect_uri, "state": state}
     if scope:
-        # Omitting scope reportedly grants every scope of the client (§3, L); so it is optional.
+        # Omitting scope reportedly grants every scope of the client
+        # (docs/reference/goto-api.md#oauth); so it is optional.
         params["scope"] = scope
     return authorize_url + ("&" if "?" in authorize_url else "?") + urlencode(params)
 
@@ -152,7 +153,8 @@ def _page(status: int, text: str) -> web.Response:
 async def exchange_code(
     http: httpx.AsyncClient, token_url: str, client_id: str, client_secret: str, code: str, redirect_uri: str
 ) -> dict[str, Any]:
-    """``grant_type=authorization_code`` with HTTP Basic client authentication (§3)."""
+    """``grant_type=authorization_code`` with HTTP Basic client authentication
+    (docs/reference/goto-api.md#oauth)."""
     op = Op("exchange authorization code", "authorization_code")
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
     try:

@@ -128,8 +128,9 @@ class ErrorBody:
 
 
 def parse_error_body(body: bytes | str, headers: Any = None) -> ErrorBody:
-    """Reads every error-body style seen from GoTo (§8): empty, ``{"code","uri"}``,
-    ``{"int_err_code","msg"}``, the SCIM 2.0 Error (``detail``, ``scimType``), or plain text.
+    """Reads every error-body style seen from GoTo (docs/reference/goto-api.md#error-bodies):
+    empty, ``{"code","uri"}``, ``{"int_err_code","msg"}``, the SCIM 2.0 Error (``detail``,
+    ``scimType``), or plain text.
     An empty body falls back to ``WWW-Authenticate: ... error="invalid_token"``."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     text = text.strip()
@@ -181,7 +182,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 # --- status -> error ----------------------------------------------------------------------------
 
-# GoTo documents none of these texts (§8); they are matched loosely and only refine the code.
+# GoTo documents none of these texts (docs/reference/goto-api.md#error-bodies); they are matched
+# loosely and only refine the code.
 _SEATS = re.compile(
     r"\bseats?\b|licen[cs]e\s*(limit|count|pool)|no\s+(more\s+|available\s+|free\s+)?licen[cs]es?"
     r"|licen[cs]es?\s+(are\s+)?(exhausted|exceeded|unavailable)|exceed\w*\s+(the\s+)?(number\s+of\s+)?licen",

@@ -1,6 +1,6 @@
 """Client-side pacing for one GoTo API: a token bucket (requests per second) plus a cap on
-requests in flight. GoTo limits each API separately (10 req/s by default, §9), so each client
-owns one ``RateLimiter``.
+requests in flight. GoTo limits each API separately (10 req/s by default,
+docs/reference/goto-api.md#rate-limits), so each client owns one ``RateLimiter``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The GoTo SCIM / Identity API client (``/identity/v1``): users and organization groups.
 
 It speaks the documented SCIM 1.x dialect and tolerates SCIM 2.0 answers; every undocumented
-behaviour (§15) is either handled both ways or chosen by a constructor setting.
+behaviour (docs/reference/goto-api.md#unconfirmed-behaviours) is either handled both ways or
+chosen by a constructor setting.
 
 The ``scim2`` profile points the same client at any SCIM 2.0 service provider and makes what it
 sends strict RFC 7643/7644 (https://www.rfc-editor.org/rfc/rfc7643,
@@ -45,7 +46,8 @@ MEMBER_TYPES = {"user": "User", "group": "Group"}
 
 MAX_PAGES = 100_000
 
-# Attributes outside GoTo's documented user model (U3, U4): sent only when settings allow.
+# Attributes outside GoTo's documented user model (docs/reference/goto-api.md#u3,
+# docs/reference/goto-api.md#u4): sent only when settings allow.
 ACTIVE_ATTRS = frozenset({"active"})
 EXTENSION_ATTRS = frozenset({"externalid", "emails"})
 
@@ -54,7 +56,8 @@ EXTENSION_ATTRS = frozenset({"externalid", "emails"})
 
 
 def merge_body(changes: Mapping[str, Any], full_resource: Mapping[str, Any]) -> dict[str, Any]:
-    """The documented merge-style PATCH body (§7): nested JSON holding only what changes.
+    """The documented merge-style PATCH body (docs/reference/goto-api.md#patch-styles): nested
+    JSON holding only what changes.
 
     A multi-valued attribute (``emails[type eq "work"].value``) cannot be patched element-wise in
     this style, so the whole list is sent, built from ``full_resource`` with the change applied.
@@ -77,8 +80,9 @@ def _core_attr(key: str) -> str:
 
 
 def strip_unsent(body: Mapping[str, Any], *, send_active: bool, send_extensions: bool) -> dict[str, Any]:
-    """Drops what settings say GoTo must not receive (U3 ``active``; U4 ``externalId``, ``emails``,
-    extension schemas). Works on resources and on ``changes`` keyed by path."""
+    """Drops what settings say GoTo must not receive: ``active`` (docs/reference/goto-api.md#u3);
+    ``externalId``, ``emails`` and extension schemas (docs/reference/goto-api.md#u4). Works on
+    resources and on ``changes`` keyed by path."""
     result: dict[str, Any] = {}
     for key, value in body.items():
         if is_extension(key):
@@ -275,7 +279,8 @@ class GoToScimClient(TransportClient):
     # --- users
 
     async def list_users(self, page_size: int = 100) -> AsyncIterator[dict[str, Any]]:
-        """Every user of the organization, each once, whether or not GoTo pages /Users (U5)."""
+        """Every user of the organization, each once, whether or not GoTo pages /Users
+        (docs/reference/goto-api.md#u5)."""
         async for user in self._list("/Users", Op("list users"), page_size):
             yield user
 
@@ -390,7 +395,8 @@ class GoToScimClient(TransportClient):
         return [self._member(m) for m in members if isinstance(m, Mapping) and "value" in m]
 
     async def disable_user(self, key: str, full_resource: Mapping[str, Any]) -> dict[str, Any] | None:
-        """active=false through the session's update style (what GoTo does with it is U3)."""
+        """active=false through the session's update style (what GoTo does with it:
+        docs/reference/goto-api.md#u3)."""
         if not self.send_active:
             op = Op("disable user", str(full_resource.get("userName") or key), anchored=True)
             raise _bad(
@@ -471,7 +477,8 @@ class GoToScimClient(TransportClient):
 
         With PatchOp: add/remove operations, at most 100 members per request. Otherwise the
         group is read and PUT back with its full member list, because whether a merge-style
-        PATCH of ``members`` adds or replaces is undocumented (U13) while PUT always replaces.
+        PATCH of ``members`` adds or replaces is undocumented (docs/reference/goto-api.md#u13)
+        while PUT always replaces.
         """
         op = Op("update group members", display_name or str(key), anchored=True)
         path = _group_path(key)
@@ -513,7 +520,8 @@ class GoToScimClient(TransportClient):
 
         With PatchOp: ``replace displayName``.
         Otherwise a full-definition PUT (read, then PUT with the same members), because a merge
-        PATCH without ``members`` might replace them (U13); more than 100 members cannot be PUT.
+        PATCH without ``members`` might replace them (docs/reference/goto-api.md#u13); more than
+        100 members cannot be PUT.
         """
         op = Op("rename group", old_name, anchored=True)
         validate_group_name(new_name, op, goto_limits=not self.strict)
@@ -557,8 +565,9 @@ class GoToScimClient(TransportClient):
         decode: bool = False,
     ) -> Any:
         """GoTo answers 401 both for "not authorized" and for "group does not exist in organization"
-        (§2, §10). A 401 on /Groups/{key} is therefore confirmed by looking the group up: if the
-        lookup works and finds no group with this key, the group is gone (NotFound/InvalidAnchor).
+        (docs/reference/goto-api.md#groups). A 401 on /Groups/{key} is therefore confirmed by
+        looking the group up: if the lookup works and finds no group with this key, the group is
+        gone (NotFound/InvalidAnchor).
         A SCIM 2.0 target answers 404 for an unknown group, so there a 401 is only a 401."""
         try:
             response = await send()
@@ -590,7 +599,8 @@ class GoToScimClient(TransportClient):
     async def _list(self, path: str, op: Op, page_size: int) -> AsyncIterator[dict[str, Any]]:
         """Pages with ``startIndex``/``count`` and stops on whichever comes first: totalResults
         reached, an empty page, or a page with nothing new (a server that ignores paging answers
-        every request with the same full list, §6/U5). Each resource is yielded once."""
+        every request with the same full list, docs/reference/goto-api.md#u5). Each resource is
+        yielded once."""
         if page_size < 1:
             raise ValueError("page_size must be >= 1")
         seen: set[str] = set()
@@ -614,8 +624,9 @@ class GoToScimClient(TransportClient):
 
 
 def _may_reject_shape(exc: BadRequest) -> bool:
-    """Whether a 400 may mean "this PATCH body style is not accepted" (U2): said outright, or an
-    empty 400 (error_body style ``empty``, U7), which could say anything. Only ``auto`` asks."""
+    """Whether a 400 may mean "this PATCH body style is not accepted"
+    (docs/reference/goto-api.md#u2): said outright, or an empty 400 (error_body style ``empty``,
+    docs/reference/goto-api.md#u7), which could say anything. Only ``auto`` asks."""
     if exc.code == SERVICE_INCOMPATIBLE:
         return True
     return exc.status == 400 and not exc.detail and not exc.goto_code

@@ -2,11 +2,11 @@
 and the token provider that reads it from there and writes every rotated token back.
 
 GoTo returns a new refresh token only sometimes, and may revoke the old one when it does
-(reference/goto-api.md §3). A token that is not saved the moment it arrives is lost for good,
-so every rotation goes straight to the store, and an access token is used only once the
-refresh token that came with it is saved. Refresh-and-save runs under a lease in Table Storage,
-so that instances running at once (timer, queue worker, admin API) never spend the same
-refresh token twice.
+(docs/reference/goto-api.md#token-rotation). A token that is not saved the moment it arrives
+is lost for good, so every rotation goes straight to the store, and an access token is used
+only once the refresh token that came with it is saved. Refresh-and-save runs under a lease
+in Table Storage, so that instances running at once (timer, queue worker, admin API) never spend
+the same refresh token twice.
 """
 
 from __future__ import annotations

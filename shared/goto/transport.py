@@ -112,7 +112,8 @@ class RetryPolicy:
 
 
 def encode_query(params: Mapping[str, Any]) -> str:
-    """``k=v&...`` with spaces as ``%20``: GoTo's Admin API rejects ``+`` for spaces (§11)."""
+    """``k=v&...`` with spaces as ``%20``: GoTo's Admin API rejects ``+`` for spaces
+    (docs/reference/goto-api.md#admin-api-and-licenses)."""
     return "&".join(f"{quote(str(k), safe='')}={quote(str(v), safe='')}" for k, v in params.items() if v is not None)
 
 
@@ -180,7 +181,7 @@ class Transport:
 
         Retries 429 / 500 / 502 / 503 / 504 / timeouts / connection errors within the policy.
         On 401 or 403 fetches a new token once and retries once: GoTo answers an invalid token
-        with 403 per its spec and with an empty 401 in practice (§8, U6).
+        with 403 per its spec and with an empty 401 in practice (docs/reference/goto-api.md#u6).
         """
         url = self.base_url + path
         if params:

@@ -1,6 +1,7 @@
-"""The attribute-mapping configuration (Entra's model, reference §4-§5): the mappings and
-scoping filters, loaded from JSON and validated as a whole, the built-in defaults, the Graph
-`$select` they need, and a digest that changes exactly when their meaning does."""
+"""The attribute-mapping configuration (Entra's model,
+docs/reference/entra-provisioning.md#attribute-mappings): the mappings and scoping filters,
+loaded from JSON and validated as a whole, the built-in defaults, the Graph `$select` they need,
+and a digest that changes exactly when their meaning does."""
 
 from __future__ import annotations
 
@@ -510,7 +511,8 @@ def _active() -> AttributeMapping:
     return AttributeMapping(target="active", kind="expression", expression=ACTIVE_FROM_SOFT_DELETE)
 
 
-# The GoTo gallery app's targets (reference §7) fed from the sources an Entra admin expects:
+# The GoTo gallery app's targets (docs/reference/entra-provisioning.md#goto-gallery-app) fed from
+# the sources an Entra admin expects:
 # the engine's default mapping (MAPPING_FILE empty).
 _GOTO = MappingConfig(
     users=(
@@ -526,7 +528,8 @@ _GOTO = MappingConfig(
     )
 )
 
-# Entra's defaults for a custom (non-gallery) SCIM app, reference §7.
+# Entra's defaults for a custom (non-gallery) SCIM app,
+# docs/reference/entra-provisioning.md#custom-scim-app.
 _SCIM = MappingConfig(
     users=(
         _direct("userName", "userPrincipalName", matching_precedence=1),

@@ -1,5 +1,6 @@
-"""Attribute-based scoping filters (reference §3): clauses AND-ed within a filter, filters
-OR-ed, Entra's 14 operators, and the attributes Entra refuses to filter on."""
+"""Attribute-based scoping filters (docs/reference/entra-provisioning.md#scoping-filters): clauses
+AND-ed within a filter, filters OR-ed, Entra's 14 operators, and the attributes Entra refuses to
+filter on."""
 
 from __future__ import annotations
 

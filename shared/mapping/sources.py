@@ -16,7 +16,8 @@ COMPUTED_SOURCES = frozenset({"objectId", "IsSoftDeleted", "appRoleAssignments",
 REFERENCE_SOURCES = frozenset({"manager"})
 
 # Entra's source attribute names that differ from Graph's property names (Entra's user schema
-# keeps the AD names; reference §7 uses them). Value: the Graph property, and "[0]" = first item.
+# keeps the AD names; docs/reference/entra-provisioning.md#custom-scim-app uses them). Value: the
+# Graph property, and "[0]" = first item.
 ENTRA_NAMES: dict[str, str] = {
     "mobile": "mobilePhone",
     "telephoneNumber": "businessPhones[0]",

@@ -2,8 +2,9 @@
 part is checked on its own (one failing does not hide the others) and each failure says what
 to fix.
 
-GoTo is checked the way Entra's Test Connection does it (reference §4): `GET /Users?filter=
-userName eq "<random GUID>"` must answer 200 with an empty list. A refused token is refreshed
+GoTo is checked the way Entra's Test Connection does it
+(docs/reference/entra-provisioning.md#test-connection): `GET /Users?filter=userName eq
+"<random GUID>"` must answer 200 with an empty list. A refused token is refreshed
 once first (the GoTo transport does that on any 401/403).
 """
 

@@ -1,5 +1,6 @@
 """Job control: provisioning on/off, restart with Entra's reset scopes, and allow deletes
-(reference §9, §13).
+(docs/reference/entra-provisioning.md#restart-and-reset-scopes,
+docs/reference/entra-provisioning.md#accidental-deletions).
 
 - On/off is `job.enabled`. Timer cycles read it when they start, so "off" lets a running cycle
   finish; admin-started runs (CLI sync, on demand, dry run) are not stopped by it.

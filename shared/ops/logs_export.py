@@ -1,6 +1,7 @@
 """Provisioning-log queries and exports: JSON (one document per entry, modelled on Graph's
 provisioningObjectSummary) and CSV in Entra's three-file download layout, joined on the change
-id (reference §11). docs/operations.md lists every column.
+id (docs/reference/entra-provisioning.md#provisioning-logs). docs/operations.md lists every
+column.
 
 CSV files are UTF-8 without a byte-order mark, comma separated, RFC 4180 quoting, one header
 row. Attribute values that are not text (true, 3, ["a"]) are written as JSON; a missing value

@@ -1,7 +1,8 @@
-"""Provision on demand (reference §12): one user, or every member of one group, through the
-pipeline now, showing each step the provisioning log records.
+"""Provision on demand (docs/reference/entra-provisioning.md#provision-on-demand): one user, or
+every member of one group, through the pipeline now, showing each step the provisioning log
+records.
 
-Departures from Entra, on purpose (reference §12 "Beat"): any group size; works while the
+Departures from Entra's limits, on purpose: any group size; works while the
 scheduler runs (SyncEngine.sync_users takes no lease: a write based on an older read than the
 last one applied is dropped) and whatever the job's on/off state, as Entra's does; and a dry
 run that plans without writing.

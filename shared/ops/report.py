@@ -1,6 +1,7 @@
 """Cycle reports: the dry-run plan as JSON and as a table, with each object's attribute diff and
-the disables/deletes the deletion threshold would stage (reference §9 "Beat": see the held
-deletions before allowing them).
+the disables/deletes the deletion threshold would stage (unlike Entra,
+docs/reference/entra-provisioning.md#accidental-deletions, the held deletions can be seen before
+they are allowed).
 
 A dry run is the real cycle stopped before export (docs/decisions.md D4), so what it reports
 is what the next real cycle does, as long as nothing changes in Entra or GoTo in between.

@@ -1,5 +1,6 @@
 """Provisioning-log retention: drop whole UTC days older than LOG_RETENTION_DAYS (default 30,
-Entra's P1/P2 retention, reference §11). Run by the retention timer and `gotosync purge-logs`.
+Entra's P1/P2 retention, docs/reference/entra-provisioning.md#provisioning-logs). Run by the
+retention timer and `gotosync purge-logs`.
 
 Retention is by day (the log table's partition): an entry is kept at least LOG_RETENTION_DAYS
 days and at most one day more. The admin audit trail and the cycle history are kept as long.

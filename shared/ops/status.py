@@ -1,5 +1,6 @@
-"""The provisioning job's status document (Entra's job status, reference §13) and the next
-timer run, computed from SYNC_SCHEDULE's NCRONTAB expression.
+"""The provisioning job's status document (Entra's job status,
+docs/reference/entra-provisioning.md#job-status) and the next timer run, computed from
+SYNC_SCHEDULE's NCRONTAB expression.
 
 (The NCRONTAB reader is shared.schedule, which Settings also uses to validate every schedule.)
 
@@ -94,7 +95,8 @@ def status_document(
     now: datetime | None = None,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Entra's job status fields (reference §13) in gotosync's words."""
+    """Entra's job status fields (docs/reference/entra-provisioning.md#job-status) in gotosync's
+    words."""
     now = now or utcnow()
     running = cycle_running(job.current, lease, now)
     upcoming: datetime | None = None

@@ -1,6 +1,7 @@
 """The assignment watch: Graph sends no notification when an app role assignment changes
-(reference/microsoft-graph.md §5.1), so a short timer diffs `appRoleAssignedTo` with the stored
-snapshot and queues the users whose assignment changed (all members, for a group)."""
+(docs/reference/microsoft-graph.md#supported-resources), so a short timer diffs
+`appRoleAssignedTo` with the stored snapshot and queues the users whose assignment changed (all
+members, for a group)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """SCIM attribute paths, read from and written into resources held as plain dicts.
 
-The forms are RFC 7644 §3.10's attribute notation with the value filter of §3.5.2
+The forms are RFC 7644 §3.10's attribute notation with the value filter of RFC 7644 §3.5.2
 (https://www.rfc-editor.org/rfc/rfc7644#section-3.10): ``userName``, ``name.givenName``,
 ``emails[type eq "work"].value``, ``emails[type eq "work"]`` (the whole element), each optionally
 qualified by a schema URN: ``urn:…:enterprise:2.0:User:department``. A path qualified by a core

@@ -1,9 +1,9 @@
 """Escrow: objects whose last export failed, with their attempt count and next retry time.
 
-The schedule is Entra's (reference §10, E8): after the first failure an object is retried
-+6 h, +12 h and +24 h after that first failure, then every 24 h, and dropped after 28 days.
-gotosync departs from it for transient codes (E13 says those are "retried in 40 minutes",
-i.e. at the next cycle): they are due again at once, until the same 28-day limit.
+The schedule is Entra's (docs/reference/entra-provisioning.md#escrow): after the first failure
+an object is retried +6 h, +12 h and +24 h after that first failure, then every 24 h, and dropped
+after 28 days. gotosync departs from it for transient codes (Entra says those are "retried in 40
+minutes", i.e. at the next cycle): they are due again at once, until the same 28-day limit.
 """
 
 from __future__ import annotations

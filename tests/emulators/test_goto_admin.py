@@ -1,4 +1,5 @@
-"""GoTo emulator: the minimal Admin API, licenses and seats (reference §11; lower fidelity)."""
+"""GoTo emulator: the minimal Admin API, licenses and seats
+(docs/reference/goto-api.md#admin-api-and-licenses; lower fidelity)."""
 
 from __future__ import annotations
 
@@ -55,13 +56,15 @@ def test_scim_and_admin_users_are_one_store(http: httpx.Client, goto: GoToEmulat
     body = http.get(f"{acct(goto)}/users?filter=email%20eq%20%22jane@contoso.com%22").json()
     assert body["total"] == 1
     assert str(body["results"][0]["key"]) == uid
-    # SCIM DELETE: out of the organization, still in the account (§2).
+    # SCIM DELETE: out of the organization, still in the account
+    # (docs/reference/goto-api.md#deactivate-or-delete).
     http.delete(f"/identity/v1/Users/{uid}")
     assert http.get(f"{acct(goto)}/users?filter=email%20eq%20%22jane@contoso.com%22").json()["total"] == 1
 
 
 def test_filter_spaces_must_be_percent_encoded(http: httpx.Client, goto: GoToEmulator) -> None:
-    # §11: '+' is not a space for this API; httpx's params= encodes spaces as '+'.
+    # '+' is not a space for this API (docs/reference/goto-api.md#admin-api-and-licenses);
+    # httpx's params= encodes spaces as '+'.
     r = http.get(f"{acct(goto)}/users", params={"filter": 'email eq "admin@contoso.com"'})
     assert r.status_code == 400
     goto.set_switch("admin_strict_filter_encoding", False)
@@ -109,7 +112,8 @@ def test_put_license_keys_replaces_and_enforces_seats(http: httpx.Client, goto: 
     assert [str(k) for k in r.json()["licenseKeys"]] == [g2m]
     assert http.put(f"{acct(goto)}/users/{a}", json={"licenseKeys": [g2w]}).json()["products"] == ["G2W", "G2M"]
     assert goto.licenses_of(a) == [g2w]
-    # Over-assignment: seats are fixed (§11); the status is a switch, 409 by default.
+    # Over-assignment: seats are fixed (docs/reference/goto-api.md#seats); the status is a switch, 409 by
+    # default.
     assert httpx.post(goto.url + "/_emulator/seats", json={"license": "G2W", "seats": 1}).status_code == 200
     r = http.put(f"{acct(goto)}/users/{b}", json={"licenseKeys": [g2w]})
     assert r.status_code == 409

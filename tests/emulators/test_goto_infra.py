@@ -1,4 +1,5 @@
-"""GoTo emulator: rate limits (§9), fault injection, the control surface, seeding and the CLI."""
+"""GoTo emulator: rate limits (docs/reference/goto-api.md#rate-limits), fault injection, the control surface,
+seeding and the CLI."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ U = "/identity/v1/Users"
 REPO = Path(__file__).resolve().parents[2]
 
 
-# ---------------------------------------------------------------- rate limit (§9)
+# ---------------------------------------------------------------- rate limit
 
 
 def test_rate_limit_burst_then_429_per_api(make_goto_emulator: Factory) -> None:
@@ -32,7 +33,7 @@ def test_rate_limit_burst_then_429_per_api(make_goto_emulator: Factory) -> None:
         r = http.get(U)
         assert r.status_code == 429
         assert r.json()["code"] == "too.many.requests"
-        assert "Retry-After" not in r.headers  # U8 default: no header
+        assert "Retry-After" not in r.headers  # docs/reference/goto-api.md#u8 default: no header
         assert http.get("/admin/rest/v1/me").status_code == 200  # another API, another bucket
         goto.advance_clock(1000)  # one token refilled
         assert http.get(U).status_code == 200

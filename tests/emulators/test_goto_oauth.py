@@ -1,4 +1,4 @@
-"""GoTo emulator: OAuth 2.0 endpoints (reference §3)."""
+"""GoTo emulator: OAuth 2.0 endpoints (docs/reference/goto-api.md#oauth)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_authorization_code_flow_with_single_use_code(goto: GoToEmulator) -> Non
     assert body["principal"] == "admin@contoso.com"
     assert "identity:scim.org" in body["scope"].split()
     assert body["refresh_token"]
-    assert "account_key" not in body  # the current endpoint no longer returns it (§3)
+    assert "account_key" not in body  # no longer returned (docs/reference/goto-api.md#oauth)
     assert scim_status(goto, body["access_token"]) == 200
     again = token(goto, **form)
     assert again.status_code == 400
@@ -106,7 +106,7 @@ def test_refresh_without_rotation_keeps_old_token(goto: GoToEmulator) -> None:
     for _ in range(2):
         r = token(goto, grant_type="refresh_token", refresh_token=refresh)
         assert r.status_code == 200
-        assert "refresh_token" not in r.json()  # §3: absent -> keep using the old one
+        assert "refresh_token" not in r.json()  # absent -> keep the old one (docs/reference/goto-api.md#token-rotation)
         assert scim_status(goto, r.json()["access_token"]) == 200
 
 

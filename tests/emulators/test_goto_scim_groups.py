@@ -1,4 +1,4 @@
-"""GoTo emulator: SCIM groups as documented in reference §2, §6, §8, §10 (default switches)."""
+"""GoTo emulator: SCIM groups as documented in docs/reference/goto-api.md#groups (default switches)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def test_members_must_exist_in_the_organization(http: httpx.Client, goto: GoToEm
     assert http.post(G, json={"displayName": "A", "members": members([outsider])}).status_code == 400
     (key,) = users(goto, 1)
     assert http.post(G, json={"displayName": "A", "members": [{"type": "group", "value": key}]}).status_code == 400
-    # scim1: both type and value are required (§10).
+    # scim1: both type and value are required (docs/reference/goto-api.md#groups).
     assert http.post(G, json={"displayName": "A", "members": [{"value": key}]}).status_code == 400
 
 
@@ -132,7 +132,8 @@ def test_put_replaces_members_and_requires_display_name(http: httpx.Client, goto
 
 
 def test_merge_patch_requires_display_name(http: httpx.Client) -> None:
-    # §7: the merge-style PATCH body is a GroupDefinition, whose model requires displayName.
+    # The merge-style PATCH body is a GroupDefinition, whose model requires displayName
+    # (docs/reference/goto-api.md#patch-styles).
     gid = http.post(G, json={"displayName": "Sales"}).json()["id"]
     assert http.patch(f"{G}/{gid}", json={"members": []}).status_code == 400
     assert http.patch(f"{G}/{gid}", json={"displayName": "Sales"}).status_code == 200

@@ -1,4 +1,4 @@
-"""GoTo emulator: SCIM users as documented in reference §2, §4, §6, §8 (default switches)."""
+"""GoTo emulator: SCIM users as documented in docs/reference/goto-api.md#scim-endpoints (default switches)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_list_uses_lower_case_resources_envelope(http: httpx.Client) -> None:
     r = http.get(U)
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"resources", "totalResults"}  # §6: nothing else documented
+    assert set(body) == {"resources", "totalResults"}  # docs/reference/goto-api.md#filters-and-paging
     assert body["totalResults"] == 1  # the seeded admin
     assert body["resources"][0]["userName"] == "admin@contoso.com"
 
@@ -52,7 +52,8 @@ def test_create_returns_201_with_documented_attributes_and_string_ids(http: http
     assert "created" in user["meta"]
     assert user["locale"] == "fr_FR"
     assert user["timezone"] == "Europe/Paris"
-    # Not in the documented model and dropped/ignored by default (U3, U4).
+    # Not in the documented model and dropped/ignored by default (docs/reference/goto-api.md#u3,
+    # docs/reference/goto-api.md#u4).
     assert "active" not in user
     assert "externalId" not in user
 
@@ -66,7 +67,7 @@ def test_get_unknown_user_is_404(http: httpx.Client) -> None:
 def test_delete_is_200_and_user_stays_in_account(http: httpx.Client, goto: GoToEmulator) -> None:
     user = new_user(http)
     r = http.delete(f"{U}/{user['id']}")
-    assert r.status_code == 200  # §2: 200, not 204
+    assert r.status_code == 200  # 200, not 204 (docs/reference/goto-api.md#scim-endpoints)
     assert http.get(f"{U}/{user['id']}").status_code == 404
     record = goto.user(user["id"])
     assert record is not None
@@ -184,7 +185,7 @@ def test_users_me_carries_getgo_extension(http: httpx.Client, goto: GoToEmulator
     assert ext["accounts"][0]["value"] == goto.account_key
     assert ext["accounts"][0]["display"] == "Contoso Ltd"
     assert "acctadmin" in ext["accounts"][0]["entitlements"]
-    # U15: only on /Users/me by default.
+    # Only on /Users/me by default (docs/reference/goto-api.md#u15).
     other = http.get(f"{U}/{me['id']}").json()
     assert "urn:scim:schemas:extension:getgo:1.0" not in other
 

@@ -1,4 +1,6 @@
-"""GoTo emulator: every value of every switch (the UNCONFIRMED points of reference §15)."""
+"""GoTo emulator: every value of every switch (the UNCONFIRMED points). Each section below is
+named after a switch; docs/reference/goto-api.md#unconfirmed-behaviours lists the behaviour each one
+plays."""
 
 from __future__ import annotations
 
@@ -59,7 +61,7 @@ def test_switch_values_are_validated(goto_emulator: GoToEmulator) -> None:
     assert goto_emulator.switches.dialect == "scim2"
 
 
-# ---------------------------------------------------------------- dialect (U1)
+# ---------------------------------------------------------------- dialect
 
 
 def test_dialect_scim2_shapes(make_goto_emulator: Factory) -> None:
@@ -105,7 +107,7 @@ def test_dialect_mixed_accepts_both_and_answers_scim1(make_goto_emulator: Factor
         assert http.get("/identity/v1/ServiceProviderConfigs").status_code == 200
 
 
-# ---------------------------------------------------------------- patch_mode (U2)
+# ---------------------------------------------------------------- patch_mode
 
 
 def test_patch_mode_merge_refuses_patchop(make_goto_emulator: Factory) -> None:
@@ -157,7 +159,7 @@ def test_group_patchop_add_and_remove_members(make_goto_emulator: Factory) -> No
         assert http.patch(f"{G}/{gid}", json=rename).json()["displayName"] == "Sales 2"
 
 
-# ---------------------------------------------------------------- active (U3)
+# ---------------------------------------------------------------- active
 
 
 def test_active_honour_stores_and_returns(make_goto_emulator: Factory) -> None:
@@ -188,7 +190,7 @@ def test_active_reject_gives_400(make_goto_emulator: Factory) -> None:
         assert http.patch(f"{U}/{uid}", json={"active": False}).status_code == 400
 
 
-# ---------------------------------------------------------------- extension_attrs (U4, U14)
+# ---------------------------------------------------------------- extension_attrs
 
 EXTRAS = {
     "externalId": "ext-1",
@@ -242,7 +244,7 @@ def test_enterprise_patchop_paths(make_goto_emulator: Factory) -> None:
         assert body["externalId"] == "e-9"
 
 
-# ---------------------------------------------------------------- users_paging (U5)
+# ---------------------------------------------------------------- users_paging
 
 
 def test_users_paging_off_ignores_parameters(make_goto_emulator: Factory) -> None:
@@ -268,7 +270,7 @@ def test_users_paging_on_honours_parameters_default_and_cap(make_goto_emulator: 
         assert http.get(U, params={"startIndex": 10}).json()["resources"][0]["userName"] == "u8@contoso.com"
 
 
-# ---------------------------------------------------------------- bad_token (U6)
+# ---------------------------------------------------------------- bad_token
 
 
 def test_bad_token_403_default(make_goto_emulator: Factory) -> None:
@@ -308,7 +310,7 @@ def test_scope_is_required(goto_emulator: GoToEmulator) -> None:
         assert http.get(U).status_code == 401
 
 
-# ---------------------------------------------------------------- error_body (U7)
+# ---------------------------------------------------------------- error_body
 
 
 def test_error_body_gotocode(make_goto_emulator: Factory) -> None:
@@ -340,7 +342,7 @@ def test_error_body_scim2(make_goto_emulator: Factory) -> None:
     }
 
 
-# ---------------------------------------------------------------- retry_after_on_429 (U8)
+# ---------------------------------------------------------------- retry_after_on_429
 
 
 @pytest.mark.parametrize("on", [True, False])
@@ -356,7 +358,7 @@ def test_retry_after_on_429(make_goto_emulator: Factory, on: bool) -> None:
         assert "Retry-After" not in r.headers
 
 
-# ---------------------------------------------------------------- members_patch (U13)
+# ---------------------------------------------------------------- members_patch
 
 
 @pytest.mark.parametrize(("mode", "expected"), [("replace", [1]), ("add", [0, 1])])
@@ -369,7 +371,7 @@ def test_members_patch(make_goto_emulator: Factory, mode: str, expected: list[in
     assert [m["value"] for m in r.json()["members"]] == [keys[i] for i in expected]
 
 
-# ---------------------------------------------------------------- delete_frees_seat (U17)
+# ---------------------------------------------------------------- delete_frees_seat
 
 
 @pytest.mark.parametrize("frees", [True, False])
@@ -383,7 +385,7 @@ def test_delete_frees_seat(make_goto_emulator: Factory, frees: bool) -> None:
     assert goto.licenses_of(key) == ([] if frees else [g2m])
 
 
-# ---------------------------------------------------------------- domain_unverified_status (U16)
+# ---------------------------------------------------------------- domain_unverified_status
 
 
 def test_domain_unverified_status(make_goto_emulator: Factory) -> None:

@@ -1,5 +1,5 @@
-"""Graph emulator: JSON batching (reference §7), injected faults and counters (§6), and the
-control surface over HTTP."""
+"""Graph emulator: JSON batching (docs/reference/microsoft-graph.md#json-batching), injected faults and
+counters, and the control surface over HTTP."""
 
 from __future__ import annotations
 

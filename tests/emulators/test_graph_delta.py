@@ -1,4 +1,4 @@
-"""Graph emulator: delta query for users and groups (reference §4)."""
+"""Graph emulator: delta query for users and groups (docs/reference/microsoft-graph.md#delta-query)."""
 
 from __future__ import annotations
 

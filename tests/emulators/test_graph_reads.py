@@ -1,5 +1,6 @@
 """Graph emulator: reads of users, groups, members and app role assignments; paging; the error
-shape (reference §1-§3, §8)."""
+shape (docs/reference/microsoft-graph.md#app-role-assignments,
+docs/reference/microsoft-graph.md#paging)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,9 @@ def collect(http: httpx.Client, url: str, params: dict[str, str] | None = None) 
     page = http.get(url, params=params).json()
     items, pages = list(page["value"]), 1
     while "@odata.nextLink" in page:
-        assert page["@odata.nextLink"].startswith("http://127.0.0.1:")  # absolute, as given (§8)
+        assert page["@odata.nextLink"].startswith(
+            "http://127.0.0.1:"
+        )  # absolute, as given (docs/reference/microsoft-graph.md#paging)
         page = http.get(page["@odata.nextLink"]).json()
         items += page["value"]
         pages += 1

@@ -1,5 +1,5 @@
-"""Graph emulator smoke test with the real msgraph-sdk (reference §10): paging
-appRoleAssignedTo and a users delta round trip, exactly as the app will call them."""
+"""Graph emulator smoke test with the real msgraph-sdk (docs/reference/microsoft-graph.md#msgraph-sdk):
+paging appRoleAssignedTo and a users delta round trip, exactly as the app will call them."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Graph emulator: subscriptions, the validation handshake and notification delivery
-(reference §5). The receiver runs on the test's loop; waits use ``wait_deliveries_idle_async``."""
+(docs/reference/microsoft-graph.md#change-notifications). The receiver runs on the test's loop; waits
+use ``wait_deliveries_idle_async``."""
 
 from __future__ import annotations
 

@@ -84,7 +84,8 @@ async def test_deprovisioning_rules(make_world: Callable[..., World], change: An
     assert result.by_action == {action: 1}
     target = world.goto.user_by_username(upn)
     if action == "Delete":
-        # SCIM DELETE removes the user from the organization "but not from the account" (goto-api §2).
+        # SCIM DELETE removes the user from the organization "but not from the account"
+        # (docs/reference/goto-api.md#deactivate-or-delete).
         assert target is None or target["inOrg"] is False
     else:
         assert target is not None and target["active"] is False

@@ -354,7 +354,8 @@ async def test_a_create_refused_as_duplicate_adopts_the_goto_group_by_name(
 async def test_member_removal_and_rename_whatever_a_members_patch_does(
     make_world: Callable[..., World], patch_style: str
 ) -> None:
-    # U13: GoTo may read a merge PATCH of `members` as "add"; the client then never relies on it.
+    # GoTo may read a merge PATCH of `members` as "add" (docs/reference/goto-api.md#u13); the client
+    # then never relies on it.
     world = make_world(users=8, assign=0, goto={"members_patch": "add", "patch_mode": "both"})
     users = list(world.graph.tenant.users)[:3]
     gid = world.graph.create_group("Sales")

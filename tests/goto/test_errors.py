@@ -1,4 +1,5 @@
-"""Status -> typed error, and every error-body style GoTo has been seen to use (§8, U7)."""
+"""Status -> typed error, and every error-body style GoTo has been seen to use
+(docs/reference/goto-api.md#error-bodies, docs/reference/goto-api.md#u7)."""
 
 from __future__ import annotations
 

@@ -69,7 +69,8 @@ def test_merge_body_sends_null_to_clear():
     assert merge_body({"title": None}, FULL) == {"title": None}
 
 
-# --- settings that keep attributes out (U3, U4)
+# --- settings that keep attributes out (docs/reference/goto-api.md#u3,
+# docs/reference/goto-api.md#u4)
 
 
 def test_send_active_off_drops_active_from_resources_and_changes():
@@ -89,7 +90,7 @@ def test_send_extensions_off_drops_external_id_emails_and_enterprise():
     assert strip_unsent(CHANGES, send_active=True, send_extensions=False).keys() == {"name.givenName", "active"}
 
 
-# --- pre-send validation (§4.3)
+# --- pre-send validation (docs/reference/goto-api.md#user-schema-and-limits)
 
 OP = Op("create user", "x")
 

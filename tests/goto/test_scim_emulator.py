@@ -279,7 +279,7 @@ async def test_service_provider_config_plural_then_singular(make_goto_emulator):
 
 @pytest.mark.parametrize("dialect", ["scim1", "scim2"])
 async def test_group_lifecycle_and_members_with_put(make_goto_emulator, dialect):
-    goto = make_goto_emulator(rate_limit=0, dialect=dialect, members_patch="add")  # PUT does not depend on U13
+    goto = make_goto_emulator(rate_limit=0, dialect=dialect, members_patch="add")  # PUT does not depend on it
     keys = [goto.add_user(userName=f"m{i}@contoso.com") for i in range(5)]
     async with scim(goto, patch_style="merge") as client:
         group = await client.create_group("Sales", keys[:3])

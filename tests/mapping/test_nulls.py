@@ -1,5 +1,5 @@
 """Null propagation: a null source leaves the attribute out of the flow unless the function
-handles null (reference §5: Entra never sends nulls)."""
+handles null (Entra never sends nulls: docs/reference/entra-provisioning.md#attribute-mappings)."""
 
 from __future__ import annotations
 
