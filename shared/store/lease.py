@@ -193,6 +193,9 @@ class LeaseHeartbeat:
         self.lost = asyncio.Event()
         self.why = ""
         self._task: asyncio.Task[None] | None = None
+        # One renewal at a time: the heartbeat and a checkpoint renewing at once would each
+        # present the same ETag, and the loser would take itself for taken over.
+        self._renewing = asyncio.Lock()
 
     async def __aenter__(self) -> LeaseHeartbeat:
         self._task = asyncio.create_task(self._beat())
@@ -219,6 +222,10 @@ class LeaseHeartbeat:
             await self._renew()
 
     async def _renew(self) -> None:
+        async with self._renewing:
+            await self._renew_once()
+
+    async def _renew_once(self) -> None:
         if self.lost.is_set():
             return
         try:

@@ -110,3 +110,15 @@ async def test_the_holder_reacquiring_extends_its_own_lease(store: Store) -> Non
 async def test_leases_with_different_names_are_independent(store: Store) -> None:
     assert await store.lease.acquire("cycle", "instance-a", 60, now=T0) is not None
     assert await store.lease.acquire("subscription-keeper", "instance-b", 60, now=T0) is not None
+
+
+async def test_a_heartbeat_and_a_checkpoint_renewing_at_once_do_not_lose_the_lease(store: Store) -> None:
+    from shared.store.lease import LeaseHeartbeat
+
+    lease = await store.lease.acquire("cycle", "instance-a", 60)
+    assert lease is not None
+    async with LeaseHeartbeat(store.lease, lease, interval=3600) as heartbeat:
+        await asyncio.gather(*(heartbeat.renew_now() for _ in range(8)))  # all with the same holder
+        assert not heartbeat.lost.is_set()
+    held = await store.lease.get("cycle")
+    assert held is not None and held.owner == "instance-a" and held.etag == lease.etag
