@@ -16,11 +16,12 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from shared.scim.dialect import PatchStyle, ScimProfile
 from shared.scim.filters import escape_filter_value, matches_eq, scim_filter
 from shared.scim.limits import MAX_MEMBERS_PER_REQUEST, group_name_problem, user_problem
 from shared.scim.paths import get_value, has_value, parse_path, set_value
@@ -33,11 +34,9 @@ from .transport import JSON_MEDIA_TYPE, Transport, TransportClient, decode_json
 
 log = logging.getLogger("shared.goto")
 
-PatchStyle = Literal["auto", "merge", "patchop", "put"]
-PATCH_STYLES: tuple[str, ...] = ("auto", "merge", "patchop", "put")
+PATCH_STYLES: tuple[str, ...] = tuple(s.value for s in PatchStyle)
 # goto: GoTo's SCIM API as documented and observed (the default). scim2: any strict SCIM 2.0 app.
-Profile = Literal["goto", "scim2"]
-SCIM_PROFILES: tuple[str, ...] = ("goto", "scim2")
+SCIM_PROFILES: tuple[str, ...] = tuple(p.value for p in ScimProfile)
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 # RFC 7643 §4.2: the canonical values of a group member's "type".
@@ -204,7 +203,7 @@ class GoToScimClient(TransportClient):
         rate_limit: float | None = 10.0,
         burst: float = 1.0,
         max_concurrency: int = 4,
-        patch_style: PatchStyle = "auto",
+        patch_style: PatchStyle | str = PatchStyle.AUTO,
         send_active: bool = True,
         send_extensions: bool = True,
         verified_domains: Iterable[str] | None = None,
@@ -216,23 +215,24 @@ class GoToScimClient(TransportClient):
         read_only: bool = False,
         http_transport: httpx.AsyncBaseTransport | None = None,
         transport: Transport | None = None,
-        profile: Profile = "goto",
+        profile: ScimProfile | str = ScimProfile.GOTO,
     ) -> None:
         if patch_style not in PATCH_STYLES:
             raise ValueError(f"patch_style must be one of {PATCH_STYLES}, not {patch_style!r}")
         if profile not in SCIM_PROFILES:
             raise ValueError(f"profile must be one of {SCIM_PROFILES}, not {profile!r}")
-        self.profile = profile
-        self.strict = profile == "scim2"
-        if self.strict and patch_style == "merge":
+        self.profile = ScimProfile(profile)
+        self.strict = self.profile is ScimProfile.SCIM2
+        patch_style = PatchStyle(patch_style)
+        if self.strict and patch_style is PatchStyle.MERGE:
             raise ValueError("patch_style 'merge' is GoTo's dialect; a SCIM 2.0 target takes patchop or put")
         self.patch_style = patch_style
         self.send_active = send_active
         self.send_extensions = send_extensions
         self.verified_domains = frozenset(d.lower() for d in verified_domains or ())
-        self._resolved: str | None = None if patch_style == "auto" else patch_style
+        self._resolved: PatchStyle | None = None if patch_style is PatchStyle.AUTO else patch_style
         if self.strict and self._resolved is None:
-            self._resolved = "patchop"
+            self._resolved = PatchStyle.PATCHOP
         self._t = transport or Transport(
             base_url,
             token_provider,
@@ -250,7 +250,7 @@ class GoToScimClient(TransportClient):
         )
 
     @property
-    def patch_style_in_use(self) -> str | None:
+    def patch_style_in_use(self) -> PatchStyle | None:
         """The PATCH style this session settled on (None while ``auto`` has not needed one yet)."""
         return self._resolved
 
@@ -332,7 +332,7 @@ class GoToScimClient(TransportClient):
         if not changes:
             return None
         self._validate_user(apply_changes({}, changes), op, partial=True)
-        styles = [self._resolved] if self._resolved else ["merge", "patchop", "put"]
+        styles = [self._resolved] if self._resolved else [PatchStyle.MERGE, PatchStyle.PATCHOP, PatchStyle.PUT]
         for i, style in enumerate(styles):
             try:
                 response = await self._send_update(style, key, changes, full_resource, op)
@@ -351,11 +351,11 @@ class GoToScimClient(TransportClient):
         raise AssertionError("unreachable")
 
     async def _send_update(
-        self, style: str, key: str, changes: Mapping[str, Any], full_resource: Mapping[str, Any], op: Op
+        self, style: PatchStyle, key: str, changes: Mapping[str, Any], full_resource: Mapping[str, Any], op: Op
     ) -> httpx.Response:
-        if style == "merge":
+        if style is PatchStyle.MERGE:
             return await self._t.request("PATCH", _user_path(key), op, json=merge_body(changes, full_resource))
-        if style == "patchop":
+        if style is PatchStyle.PATCHOP:
             patch = strict_patchop_body(changes, full_resource) if self.strict else patchop_body(changes)
             return await self._t.request("PATCH", _user_path(key), op, json=patch)
         body = strip_unsent(
@@ -479,7 +479,7 @@ class GoToScimClient(TransportClient):
         removes = [self._member(m) for m in remove]
         if not adds and not removes:
             return
-        if self._resolved == "patchop":
+        if self._resolved is PatchStyle.PATCHOP:
             changes = [("add", m) for m in adds] + [("remove", m) for m in removes]
             for chunk in _chunks(changes, MAX_MEMBERS_PER_REQUEST):
                 body = _members_patchop(chunk)
@@ -519,7 +519,7 @@ class GoToScimClient(TransportClient):
         validate_group_name(new_name, op, goto_limits=not self.strict)
         path = f"/Groups/{quote(str(key), safe='')}"
         transport, call = self._t, self._group_call
-        if self.patch_style_in_use == "patchop":
+        if self.patch_style_in_use is PatchStyle.PATCHOP:
             body: dict[str, Any] = {
                 "schemas": [PATCHOP_URN],
                 "Operations": [{"op": "replace", "path": "displayName", "value": new_name}],
