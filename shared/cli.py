@@ -6,9 +6,10 @@ Settings come from the environment (the same app settings the Function app reads
 run against the emulators gets them from `make demo` or from a .env-style export. Every
 command is a thin face of shared/ops (the HTTP admin endpoints in admin_api/ are the other).
 
-Exit codes: 0 done, 1 a check failed (test-connection, mapping validate), 2 bad input or configuration,
-3 not run because of a cycle (lease held, provisioning off), 4 user or group not found,
-5 a service (GoTo, Graph, storage) refused or could not be reached.
+Exit codes (each error class carries its own, shared/errors.py): 0 done, 1 a check failed
+(test-connection, mapping validate) or the run was refused or cut short (plan refused), 2 bad
+input or configuration, 3 not run because of a cycle (lease held or lost, provisioning off), 4
+user or group not found, 5 a service (GoTo, Graph, storage) refused or could not be reached.
 """
 
 from __future__ import annotations
@@ -27,14 +28,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from shared.deploy.commands import add_deploy_parsers, cmd_authorize, cmd_grant_permissions
-from shared.engine.cycle import CycleNotRun, PlanRefused
-from shared.entra.reader import GraphReadError
-from shared.goto.errors import AuthError, GoToError
-from shared.goto.token_store import CredentialStoreError
+from shared.errors import GotosyncError, translate
 from shared.mapping import ExpressionSyntaxError, MappingConfigError, MappingError, load_mapping
 from shared.model import CycleProgress, Initiator
-from shared.ops import CycleRunning, InvalidInput, NotFound, OpsError, audit
-from shared.ops.connection import AUTHORIZE_AGAIN, check_connection
+from shared.ops import InvalidInput, audit
+from shared.ops.connection import check_connection
 from shared.ops.control import allow_deletes, parse_scopes, restart, set_provisioning
 from shared.ops.identifiers import on_demand_target, user_identifier
 from shared.ops.logs_export import (
@@ -49,11 +47,8 @@ from shared.ops.on_demand import print_on_demand, provision_on_demand
 from shared.ops.report import print_result, result_document
 from shared.ops.retention import purge_logs
 from shared.ops.status import load_status, watch
-from shared.redaction import scrub
 from shared.runtime import open_runtime, opened_store
-from shared.settings import Settings, SettingsError
-from shared.store import StoreError
-from shared.store.lease import LeaseLost
+from shared.settings import Settings
 
 __all__ = ["build_parser", "log_document", "main", "parse_since", "result_document"]
 
@@ -496,43 +491,20 @@ COMMANDS = {
 }
 
 
+# How the CLI names the connection check in a fix.
+SPELLING = {"test_connection": "`gotosync test-connection`"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(stderr=False)
-
-    def fail(code: int, message: str) -> int:
-        print(f"gotosync: {scrub(message)}", file=sys.stderr)
-        return code
-
     try:
         settings = Settings.from_env()
         return asyncio.run(COMMANDS[args.command](settings, args, console))
-    except SettingsError as exc:
-        return fail(2, f"configuration error: {exc}")
-    except MappingConfigError as exc:
-        return fail(2, f"mapping error: {exc}")
-    except InvalidInput as exc:
-        return fail(2, str(exc))
-    except (CycleNotRun, CycleRunning) as exc:
-        return fail(3, f"not run: {exc}")
-    except LeaseLost as exc:
-        return fail(3, f"stopped: {exc}")
-    except PlanRefused as exc:
-        return fail(1, f"plan refused: {exc}")
-    except NotFound as exc:
-        return fail(4, str(exc))
-    except OpsError as exc:
-        return fail(2, str(exc))
-    except CredentialStoreError as exc:
-        return fail(5, str(exc))
-    except AuthError as exc:
-        return fail(5, f"GoTo refused the credentials: {exc}. Fix: {AUTHORIZE_AGAIN}")
-    except GoToError as exc:
-        return fail(5, f"GoTo: {exc}")
-    except GraphReadError as exc:
-        return fail(5, f"{exc} (`gotosync test-connection` says what to fix)")
-    except StoreError as exc:
-        return fail(5, str(exc))
+    except GotosyncError as exc:
+        failure = translate(exc, SPELLING)
+        print(failure.line(), file=sys.stderr)
+        return failure.exit_code
 
 
 if __name__ == "__main__":

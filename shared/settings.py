@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Generic, TypeVar, get_type_hints
 from urllib.parse import urlsplit
 
 from shared import redaction
+from shared.errors import ErrorPolicy, GotosyncError
 from shared.model import DefaultAccessOnly, HardDeleteAction
 from shared.schedule import check_schedule
 from shared.scim.dialect import PatchStyle, ScimProfile
@@ -33,8 +34,14 @@ T = TypeVar("T")
 E = TypeVar("E", bound=enum.StrEnum)
 
 
-class SettingsError(ValueError):
+class SettingsError(GotosyncError, ValueError):
     """A setting is missing or has a wrong value; the message names the setting."""
+
+    code = "Misconfigured"
+    policy = ErrorPolicy.STOP
+    exit_code = 2
+    http_status = 500
+    heading = "configuration error"
 
 
 def url_problem(url: str) -> str:

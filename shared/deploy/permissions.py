@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from shared.errors import GotosyncError
+
 MICROSOFT_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 
 # What gotosync calls, least-privileged (reference/microsoft-graph.md §9 and §5.2):
@@ -31,8 +33,12 @@ DEFAULT_PERMISSIONS: tuple[str, ...] = (
 )
 
 
-class PermissionGrantError(Exception):
+class PermissionGrantError(GotosyncError):
     """The grant cannot be made as asked (unknown permission, no Microsoft Graph principal)."""
+
+    code = "BadRequest"
+    exit_code = 2
+    http_status = 400
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ LOOPBACK_HOST = "127.0.0.1"
 class AuthorizationFailed(AuthError):
     """The consent did not complete: denied, wrong ``state``, no code, or no answer in time."""
 
-    default_code = "AuthorizationFailed"
+    code = "AuthorizationFailed"
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,18 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from shared.errors import ErrorPolicy, GotosyncError
 from shared.redaction import scrub
 
 MAX_BODY_CHARS = 2048
 MAX_CODE_CHARS = 100  # GoTo's own codes are short words; anything longer is not one
 
 SERVICE_INCOMPATIBLE = "SystemForCrossDomainIdentityManagementServiceIncompatible"
+
+AUTHORIZE_AGAIN = (
+    "authorize GoTo again (`gotosync authorize`) with a GoTo organization admin that has Read & Write; "
+    "it stores the new refresh token in Key Vault (KEY_VAULT_URL) or the local token file itself"
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,7 @@ class Op:
         return f"{self.name} {self.obj!r}" if self.obj else self.name
 
 
-class GoToError(Exception):
+class GoToError(GotosyncError):
     """A failed GoTo call. ``status`` is None when no HTTP answer came back.
 
     Message, detail, body and GoTo's code are scrubbed here (shared.redaction), once for every
@@ -44,7 +50,11 @@ class GoToError(Exception):
     an exception, and so none reaches a log, the quarantine reason or an admin's screen.
     """
 
-    default_code = "InternalError"
+    code = "InternalError"
+    policy = ErrorPolicy.SKIP  # an error raised retryable (or not) against its class's default: RETRY (or SKIP)
+    exit_code = 5
+    http_status = 502
+    heading = "GoTo"
     default_retryable = False
 
     def __init__(
@@ -64,8 +74,10 @@ class GoToError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
-        self.code = code or self.default_code
+        self.code = code or type(self).code
         self.retryable = self.default_retryable if retryable is None else retryable
+        if self.retryable != (self.policy is ErrorPolicy.RETRY) and self.policy is not ErrorPolicy.QUARANTINE:
+            self.policy = ErrorPolicy.RETRY if self.retryable else ErrorPolicy.SKIP
         self.op = op
         self.detail = scrub(detail)
         self.body = scrub(body)[:MAX_BODY_CHARS]
@@ -77,39 +89,44 @@ class GoToError(Exception):
 
 
 class NotFound(GoToError):
-    default_code = "NotFound"
+    code = "NotFound"
 
 
 class Conflict(GoToError):
-    default_code = "Conflict"
+    code = "Conflict"
 
 
 class BadRequest(GoToError):
-    default_code = "UnprocessableEntity"
+    code = "UnprocessableEntity"
 
 
 class AuthError(GoToError):
-    default_code = "Unauthorized"
+    code = "Unauthorized"
+    policy = ErrorPolicy.QUARANTINE
+    heading = "GoTo refused the credentials"
+    fix = AUTHORIZE_AGAIN
 
 
 class RateLimited(GoToError):
-    default_code = "TooManyRequests"
+    code = "TooManyRequests"
+    policy = ErrorPolicy.RETRY
     default_retryable = True
 
 
 class TransientError(GoToError):
-    default_code = "InternalServerError"
+    code = "InternalServerError"
+    policy = ErrorPolicy.RETRY
     default_retryable = True
 
 
 class LicenseLimitExceeded(GoToError):
-    default_code = "LicenseLimitExceeded"
+    code = "LicenseLimitExceeded"
 
 
 class DryRunBlocked(GoToError):
     """A write refused by the read-only transport (dry run). Nothing reached GoTo."""
 
-    default_code = "DryRun"
+    code = "DryRun"
 
 
 # --- error bodies -------------------------------------------------------------------------------
@@ -213,7 +230,7 @@ def error_from_status(
     text = f"{parsed.goto_code} {parsed.detail}"
 
     def make(cls: type[GoToError], code: str | None = None, **kw: Any) -> GoToError:
-        err_code = code or cls.default_code
+        err_code = code or cls.code
         cause = parsed.detail or _REASON.get(status, "no error body")
         return cls(
             f"{op.subject} failed: HTTP {status} {err_code}: {cause}",
