@@ -34,6 +34,7 @@ class AuthorizationFailed(AuthError):
     """The consent did not complete: denied, wrong ``state``, no code, or no answer in time."""
 
     code = "AuthorizationFailed"
+    heading = "authorize failed"
 
 
 @dataclass(frozen=True)

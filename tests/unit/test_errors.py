@@ -15,10 +15,11 @@ from typing import Any
 import azure.functions as func
 import pytest
 
+import cli.main as cli
 from admin_api.translate import SPELLING as HTTP_SPELLING
 from admin_api.translate import translated
-from shared import cli, redaction
-from shared.deploy.permissions import PermissionGrantError
+from shared import redaction
+from shared.deploy.permissions import GrantRefused, PermissionGrantError
 from shared.engine.cycle import CycleInterrupted, CycleNotRun, PlanRefused
 from shared.entra.reader import DeltaExpired, GraphReadError, GroupGone, IncompleteRead
 from shared.errors import ErrorPolicy, GotosyncError, translate
@@ -87,6 +88,7 @@ CONTRACT: list[tuple[GotosyncError, tuple[str, ErrorPolicy, int, int]]] = [
     (StoreError("unreachable", endpoint="http://127.0.0.1:1"), ("StorageUnavailable", R, 5, 503)),
     (ConcurrencyError("links", "p", "r"), ("ConcurrentWrite", R, 1, 409)),
     (PermissionGrantError("unknown permission"), ("BadRequest", T, 2, 400)),
+    (GrantRefused("Microsoft Graph refused the grant (HTTP 403)"), ("InsufficientRights", T, 5, 502)),
 ]
 IDS = [type(exc).__name__ for exc, _ in CONTRACT]
 
