@@ -163,6 +163,20 @@ def _member(value: str | Mapping[str, Any], *, canonical: bool = False) -> dict[
     return {"type": kind, "value": str(key)}
 
 
+def _changed_members(
+    current: list[dict[str, Any]], adds: list[dict[str, Any]], removes: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The current members without those removed, then those added that were not there yet."""
+    gone = {m["value"] for m in removes}
+    desired = [m for m in current if m["value"] not in gone]
+    present = {m["value"] for m in desired}
+    for member in adds:
+        if member["value"] not in present:
+            present.add(member["value"])
+            desired.append(member)
+    return desired
+
+
 def _members_patchop(chunk: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """One PatchOp for up to 100 member changes. Removals use the RFC 7644 filter form, never
     ``"path":"members"`` with a value list, which a strict server reads as "remove all"."""
@@ -474,28 +488,33 @@ class GoToScimClient(TransportClient):
         PATCH of ``members`` adds or replaces is undocumented (U13) while PUT always replaces.
         """
         op = Op("update group members", display_name or str(key), anchored=True)
-        path = _group_path(key)
         adds = [self._member(m) for m in add]
         removes = [self._member(m) for m in remove]
         if not adds and not removes:
             return
         if self._resolved is PatchStyle.PATCHOP:
-            changes = [("add", m) for m in adds] + [("remove", m) for m in removes]
-            for chunk in _chunks(changes, MAX_MEMBERS_PER_REQUEST):
-                body = _members_patchop(chunk)
-                await self._group_call(key, display_name, op, partial(self._t.request, "PATCH", path, op, json=body))
-            return
+            await self._patch_members(key, display_name, op, adds, removes)
+        else:
+            await self._put_members(key, display_name, op, adds, removes)
+
+    async def _patch_members(
+        self, key: str, display_name: str | None, op: Op, adds: list[dict[str, Any]], removes: list[dict[str, Any]]
+    ) -> None:
+        path = _group_path(key)
+        changes = [("add", m) for m in adds] + [("remove", m) for m in removes]
+        for chunk in _chunks(changes, MAX_MEMBERS_PER_REQUEST):
+            body = _members_patchop(chunk)
+            await self._group_call(key, display_name, op, partial(self._t.request, "PATCH", path, op, json=body))
+
+    async def _put_members(
+        self, key: str, display_name: str | None, op: Op, adds: list[dict[str, Any]], removes: list[dict[str, Any]]
+    ) -> None:
+        """Reads the group and PUTs it back with its whole new member list."""
+        path = _group_path(key)
         group = await self._group_call(
             key, display_name, op, partial(self._t.request, "GET", _group_path(key), op), decode=True
         )
-        current = self._members_of(group)
-        gone = {m["value"] for m in removes}
-        desired = [m for m in current if m["value"] not in gone]
-        present = {m["value"] for m in desired}
-        for member in adds:
-            if member["value"] not in present:
-                present.add(member["value"])
-                desired.append(member)
+        desired = _changed_members(self._members_of(group), adds, removes)
         if not self.strict and len(desired) > MAX_MEMBERS_PER_REQUEST:
             raise _bad(
                 op,
