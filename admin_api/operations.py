@@ -169,7 +169,7 @@ async def seats(req: func.HttpRequest, actor: Actor) -> func.HttpResponse:
 @translated
 async def mapping_preview(req: func.HttpRequest, actor: Actor) -> func.HttpResponse:
     """?user=<UPN, mail or object id>: each target attribute, its source values and result; writes nothing."""
-    from shared.engine.preview import preview_user
+    from shared.ops.preview import preview_user
 
     user = param(req, "user")
     if user is None:

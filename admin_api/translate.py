@@ -1,6 +1,6 @@
 """HTTP translation shared by the admin endpoints and the console's API: JSON answers, the
-error body `{"error": {"code", "message", "field"?, "fix"?}}`, request-body parsing, and the
-one place where shared/ops' errors become status codes."""
+error body `{"error": {"code", "message", "field"?, "fix"?}}`, request-body parsing, and where
+gotosync's errors become status codes (shared.errors.translate, which the CLI uses too)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,10 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.engine.cycle import CycleNotRun, PlanRefused
-from shared.entra.reader import GraphReadError
-from shared.goto.errors import AuthError, GoToError
-from shared.goto.token_store import CredentialStoreError
-from shared.ops import CycleRunning, InvalidInput, NotFound, OpsError
-from shared.ops.access import AccessDenied
+from shared.errors import Failure, GotosyncError, translate
+from shared.ops import InvalidInput
 from shared.ops.audit import Actor
-from shared.ops.connection import AUTHORIZE_AGAIN
 from shared.redaction import scrub
-from shared.settings import SettingsError
-from shared.store import StoreError
-from shared.store.lease import LeaseLost
 
 log = logging.getLogger("gotosync.admin_api")
 
@@ -48,44 +40,27 @@ def error_response(status: int, code: str, message: str, **extra: str) -> func.H
     return json_response({"error": doc}, status)
 
 
-def denied_response(exc: AccessDenied) -> func.HttpResponse:
-    return error_response(exc.status, exc.code, str(exc), fix=exc.fix)
+# How the admin API and the console name the connection check in a fix.
+SPELLING = {"test_connection": "GET /api/ops/test-connection"}
+
+
+def failure_response(exc: GotosyncError) -> func.HttpResponse:
+    """`exc` as its class says (shared.errors.translate): status, code, message, field and fix."""
+    failure: Failure = translate(exc, SPELLING)
+    if failure.http_status == 500:
+        log.error("%s: %s", failure.code, failure.message)
+    return json_response(failure.body(), failure.http_status)
 
 
 def translated(handler: Handler) -> Handler:
-    """Turns the errors of shared/ops and of the services into HTTP answers, in one place."""
+    """Turns gotosync's errors into HTTP answers, through the translation the CLI uses too."""
 
     @functools.wraps(handler)
     async def wrapper(req: func.HttpRequest, actor: Actor) -> func.HttpResponse:
         try:
             return await handler(req, actor)
-        except InvalidInput as exc:
-            return error_response(400, "BadRequest", exc.detail, field=exc.field)
-        except NotFound as exc:
-            return error_response(404, "NotFound", str(exc))
-        except (CycleRunning, CycleNotRun) as exc:
-            return error_response(409, "CycleRunning" if isinstance(exc, CycleRunning) else "CycleNotRun", str(exc))
-        except LeaseLost as exc:
-            return error_response(409, "LeaseLost", str(exc))
-        except PlanRefused as exc:
-            return error_response(422, "DuplicateTargetValues", str(exc), fix="fix the userName mapping, then restart")
-        except AccessDenied as exc:
-            return denied_response(exc)
-        except OpsError as exc:
-            return error_response(400, "BadRequest", str(exc))
-        except SettingsError as exc:
-            log.error("configuration error: %s", exc)
-            return error_response(500, "Misconfigured", str(exc))
-        except CredentialStoreError as exc:
-            return error_response(503, exc.code, str(exc))
-        except AuthError as exc:
-            return error_response(502, "Unauthorized", f"GoTo refused the credentials: {exc}", fix=AUTHORIZE_AGAIN)
-        except GoToError as exc:
-            return error_response(502, exc.code, f"GoTo: {exc}")
-        except GraphReadError as exc:
-            return error_response(502, exc.code, str(exc), fix="GET /api/ops/test-connection says what to fix")
-        except StoreError as exc:
-            return error_response(503, "StorageUnavailable", str(exc))
+        except GotosyncError as exc:
+            return failure_response(exc)
 
     return wrapper
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import azure.functions as func
 
 from admin_api.operations import OPERATIONS
-from admin_api.translate import denied_response, error_response, json_response
+from admin_api.translate import error_response, failure_response, json_response
 from shared.ops.access import AccessDenied, Principal, Unauthenticated, authorize, check_same_origin
 from shared.ops.audit import Actor
 
@@ -97,8 +97,8 @@ async def console_page(req: func.HttpRequest) -> func.HttpResponse:
     except Unauthenticated:
         return func.HttpResponse(status_code=302, headers={"Location": LOGIN, "Cache-Control": "no-store"})
     except AccessDenied as exc:
-        title = "Console closed" if exc.status == 503 else "Not allowed"
-        return _message_page(title, str(exc), exc.fix, exc.status)
+        title = "Console closed" if exc.http_status == 503 else "Not allowed"
+        return _message_page(title, str(exc), exc.fix, exc.http_status)
     page = assets()["index.html"]
     return func.HttpResponse(page.body, status_code=200, mimetype=page.mimetype, headers=PAGE_HEADERS)
 
@@ -127,7 +127,7 @@ async def console_api(req: func.HttpRequest) -> func.HttpResponse:
         principal = authorize(headers, os.environ)
         check_same_origin(req.method, headers)
     except AccessDenied as exc:
-        return denied_response(exc)
+        return failure_response(exc)
     name = req.route_params.get("operation", "")
     if name == "me" and req.method == "GET":
         return _me(principal)

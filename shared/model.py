@@ -59,6 +59,20 @@ class Initiator(enum.StrEnum):
     ADMIN = "Admin"
 
 
+class DefaultAccessOnly(enum.StrEnum):
+    """DEFAULT_ACCESS_ONLY: what becomes of a user whose only app role is Default Access."""
+
+    SKIP = "skip"
+    PROVISION = "provision"
+
+
+class HardDeleteAction(enum.StrEnum):
+    """HARD_DELETE_ACTION: what a user permanently deleted in Entra becomes in GoTo."""
+
+    DELETE = "delete"
+    DISABLE = "disable"
+
+
 @dataclass(frozen=True)
 class Assignment:
     """One principal assigned to the app, with the role values it holds (Default Access is "")."""

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from shared.errors import GotosyncError
+
 MICROSOFT_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 
 # What gotosync calls, least-privileged (docs/reference/microsoft-graph.md#permissions):
@@ -31,8 +33,21 @@ DEFAULT_PERMISSIONS: tuple[str, ...] = (
 )
 
 
-class PermissionGrantError(Exception):
+class PermissionGrantError(GotosyncError):
     """The grant cannot be made as asked (unknown permission, no Microsoft Graph principal)."""
+
+    code = "BadRequest"
+    exit_code = 2
+    http_status = 400
+
+
+class GrantRefused(PermissionGrantError):
+    """Microsoft Graph refused the signed-in admin the grant (401/403)."""
+
+    code = "InsufficientRights"
+    exit_code = 5
+    http_status = 502
+    fix = "sign in (az login) as a Privileged Role Administrator or Global Administrator"
 
 
 @dataclass(frozen=True)
@@ -76,7 +91,18 @@ async def grant_permissions(
         raise PermissionGrantError(
             f"--principal-id must be the managed identity's object (principal) id, a GUID; got {principal_id!r}"
         ) from None
-    wanted = list(dict.fromkeys(permissions))
+    try:
+        return await _grant(client, principal_id, list(dict.fromkeys(permissions)), dry_run)
+    except PermissionGrantError:
+        raise
+    except Exception as exc:
+        status = getattr(exc, "response_status_code", None)
+        if status in (401, 403):
+            raise GrantRefused(f"Microsoft Graph refused the grant (HTTP {status})") from exc
+        raise
+
+
+async def _grant(client: Any, principal_id: str, wanted: list[str], dry_run: bool) -> list[Grant]:
     graph_sp = await client.service_principals_with_app_id(MICROSOFT_GRAPH_APP_ID).get()
     if graph_sp is None or not graph_sp.id:
         raise PermissionGrantError("Microsoft Graph's service principal was not found in this tenant")

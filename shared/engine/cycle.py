@@ -38,6 +38,7 @@ from shared.engine.licenses import DEFAULT_ACCESS, LicenseMap, config_digest, re
 from shared.engine.plan import Kind, Plan, Policy, failed_read, plan_user
 from shared.engine.reading import Candidate, NeedsFullRead, Orphan, Reading, ReadResult, snapshot_hash
 from shared.entra.reader import DeltaExpired, EntraReader, GraphReadError
+from shared.errors import ErrorPolicy, GotosyncError
 from shared.goto.admin import GoToAdminClient
 from shared.goto.errors import AuthError
 from shared.goto.scim import GoToScimClient
@@ -102,13 +103,25 @@ class CycleResult:
         }
 
 
-class CycleNotRun(Exception):
+class CycleNotRun(GotosyncError):
     """The cycle did not start: another holds the lease, or provisioning is off."""
 
+    code = "CycleNotRun"
+    exit_code = 3
+    http_status = 409
+    heading = "not run"
 
-class PlanRefused(Exception):
+
+class PlanRefused(GotosyncError):
     """The whole plan was refused before anything was written (it would give two users the
     same userName); the job is quarantined with the names."""
+
+    code = "DuplicateTargetValues"
+    policy = ErrorPolicy.QUARANTINE
+    exit_code = 1
+    http_status = 422
+    heading = "plan refused"
+    fix = "fix the userName mapping, then restart"
 
 
 class SyncEngine:
@@ -732,5 +745,7 @@ def _settle_quarantine(job: JobState, staged: int, guard_reason: str, failing: s
         job.quarantine_reason, job.quarantined_since = "", None  # the credentials work again
 
 
-class CycleInterrupted(Exception):
+class CycleInterrupted(GotosyncError):
     """The cycle stopped before its end (a function timeout, or `stop_after` in tests)."""
+
+    code = "CycleInterrupted"

@@ -13,7 +13,16 @@ from typing import Any
 from shared.engine.evidence import deprovision_evidence
 from shared.engine.licenses import DEFAULT_ACCESS, LicenseMap
 from shared.mapping import MappingConfig, MappingError, ScopingFilter, SourceContext, evaluate_user, scope_check
-from shared.model import Action, Link, ProvisioningStep, SourceUser, Status, StepType
+from shared.model import (
+    Action,
+    DefaultAccessOnly,
+    HardDeleteAction,
+    Link,
+    ProvisioningStep,
+    SourceUser,
+    Status,
+    StepType,
+)
 from shared.scim.limits import user_problem
 from shared.scim.paths import get_value, has_value, short_name
 from shared.scim.resource import build_resource
@@ -32,9 +41,9 @@ DUPLICATE_SOURCE = "DuplicateSourceEntries"  # the GoTo user found belongs to an
 class Policy:
     """The deprovisioning and scope rules an admin chooses (see docs/sync-engine.md)."""
 
-    default_access_only: str = "skip"  # skip | provision
+    default_access_only: DefaultAccessOnly = DefaultAccessOnly.SKIP
     skip_out_of_scope_deletions: bool = False
-    hard_delete_action: str = "delete"  # delete | disable
+    hard_delete_action: HardDeleteAction = HardDeleteAction.DELETE
     verified_domains: tuple[str, ...] = ()
     default_access_licensed: bool = False  # ROLE_LICENSES maps Default Access (""): it entitles
 
@@ -108,7 +117,7 @@ def decide_scope(user: SourceUser, policy: Policy, filters: tuple[ScopingFilter,
         has_role, role_detail = False, "no role"
     elif real_roles:
         has_role, role_detail = True, ", ".join(real_roles)
-    elif policy.default_access_only == "provision":
+    elif policy.default_access_only == DefaultAccessOnly.PROVISION:
         has_role, role_detail = True, "Default Access (provisioned by setting)"
     elif policy.default_access_licensed and DEFAULT_ACCESS in user.roles:
         has_role, role_detail = True, "Default Access (granted licenses by ROLE_LICENSES)"
@@ -541,7 +550,7 @@ def _plan_out_of_scope(
     if target is None or link is None:
         return _skip(plan, f"not provisioned: {plan.scope.reason}")
     plan.evidence = deprovision_evidence(user, plan.scope.reason)
-    if user.hard_deleted and policy.hard_delete_action == "delete":
+    if user.hard_deleted and policy.hard_delete_action == HardDeleteAction.DELETE:
         plan.kind = Kind.DELETE
         plan.reason = "permanently deleted in Entra"
         plan.changes = {}

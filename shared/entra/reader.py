@@ -23,18 +23,30 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
+from shared.errors import ErrorPolicy, GotosyncError
 from shared.model import DEFAULT_ACCESS_ROLE_ID, Assignment, UserRead, UserState, utcnow
 from shared.redaction import scrub
 
 PAGE_SIZE = 999  # Graph's maximum page size for users, groups, members and assignments
 
 
-class DeltaExpired(Exception):
+class DeltaExpired(GotosyncError):
     """The stored delta link is no longer valid (410 Gone or syncStateNotFound): resync fully."""
 
+    code = "DeltaExpired"
+    policy = ErrorPolicy.RETRY
+    exit_code = 5
+    http_status = 502
 
-class GraphReadError(Exception):
+
+class GraphReadError(GotosyncError):
     """A Graph read failed; the message names the call and Graph's error code."""
+
+    code = "GraphReadFailed"  # each instance carries Graph's own code
+    policy = ErrorPolicy.RETRY
+    exit_code = 5
+    http_status = 502
+    fix = "{test_connection} says what to fix"
 
     def __init__(self, what: str, status: int | None, code: str, message: str) -> None:
         # Graph's message is upstream text: scrubbed like every other (shared.redaction).
@@ -52,9 +64,14 @@ class IncompleteRead(GraphReadError):
         super().__init__(what, status, "IncompleteRead", message)
 
 
-class GroupGone(Exception):
+class GroupGone(GotosyncError):
     """An assigned group reads as deleted (404, and found in directory/deletedItems): nobody is
     in scope through it any more. Raised only on that positive evidence."""
+
+    code = "GroupGone"
+    policy = ErrorPolicy.SKIP
+    exit_code = 4
+    http_status = 404
 
     def __init__(self, group_id: str) -> None:
         super().__init__(f"group {group_id} is deleted (found in directory/deletedItems)")

@@ -108,7 +108,7 @@ class GoToAdminClient(TransportClient):
             # This body carries nothing but license keys, so a 409 can only be about seats, even
             # when the error body is empty and could not say so (docs/reference/goto-api.md#u7).
             raise LicenseLimitExceeded(
-                exc.message.replace(exc.code, LicenseLimitExceeded.default_code, 1),
+                exc.message.replace(exc.code, LicenseLimitExceeded.code, 1),
                 status=exc.status,
                 op=op,
                 detail=exc.detail,

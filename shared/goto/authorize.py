@@ -33,7 +33,8 @@ LOOPBACK_HOST = "127.0.0.1"
 class AuthorizationFailed(AuthError):
     """The consent did not complete: denied, wrong ``state``, no code, or no answer in time."""
 
-    default_code = "AuthorizationFailed"
+    code = "AuthorizationFailed"
+    heading = "authorize failed"
 
 
 @dataclass(frozen=True)

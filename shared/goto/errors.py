@@ -11,12 +11,18 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from shared.errors import ErrorPolicy, GotosyncError
 from shared.redaction import scrub
 
 MAX_BODY_CHARS = 2048
 MAX_CODE_CHARS = 100  # GoTo's own codes are short words; anything longer is not one
 
 SERVICE_INCOMPATIBLE = "SystemForCrossDomainIdentityManagementServiceIncompatible"
+
+AUTHORIZE_AGAIN = (
+    "authorize GoTo again (`gotosync authorize`) with a GoTo organization admin that has Read & Write; "
+    "it stores the new refresh token in Key Vault (KEY_VAULT_URL) or the local token file itself"
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,7 @@ class Op:
         return f"{self.name} {self.obj!r}" if self.obj else self.name
 
 
-class GoToError(Exception):
+class GoToError(GotosyncError):
     """A failed GoTo call. ``status`` is None when no HTTP answer came back.
 
     Message, detail, body and GoTo's code are scrubbed here (shared.redaction), once for every
@@ -44,7 +50,11 @@ class GoToError(Exception):
     an exception, and so none reaches a log, the quarantine reason or an admin's screen.
     """
 
-    default_code = "InternalError"
+    code = "InternalError"
+    policy = ErrorPolicy.SKIP  # an error raised retryable (or not) against its class's default: RETRY (or SKIP)
+    exit_code = 5
+    http_status = 502
+    heading = "GoTo"
     default_retryable = False
 
     def __init__(
@@ -64,8 +74,10 @@ class GoToError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
-        self.code = code or self.default_code
+        self.code = code or type(self).code
         self.retryable = self.default_retryable if retryable is None else retryable
+        if self.retryable != (self.policy is ErrorPolicy.RETRY) and self.policy is not ErrorPolicy.QUARANTINE:
+            self.policy = ErrorPolicy.RETRY if self.retryable else ErrorPolicy.SKIP
         self.op = op
         self.detail = scrub(detail)
         self.body = scrub(body)[:MAX_BODY_CHARS]
@@ -77,39 +89,44 @@ class GoToError(Exception):
 
 
 class NotFound(GoToError):
-    default_code = "NotFound"
+    code = "NotFound"
 
 
 class Conflict(GoToError):
-    default_code = "Conflict"
+    code = "Conflict"
 
 
 class BadRequest(GoToError):
-    default_code = "UnprocessableEntity"
+    code = "UnprocessableEntity"
 
 
 class AuthError(GoToError):
-    default_code = "Unauthorized"
+    code = "Unauthorized"
+    policy = ErrorPolicy.QUARANTINE
+    heading = "GoTo refused the credentials"
+    fix = AUTHORIZE_AGAIN
 
 
 class RateLimited(GoToError):
-    default_code = "TooManyRequests"
+    code = "TooManyRequests"
+    policy = ErrorPolicy.RETRY
     default_retryable = True
 
 
 class TransientError(GoToError):
-    default_code = "InternalServerError"
+    code = "InternalServerError"
+    policy = ErrorPolicy.RETRY
     default_retryable = True
 
 
 class LicenseLimitExceeded(GoToError):
-    default_code = "LicenseLimitExceeded"
+    code = "LicenseLimitExceeded"
 
 
 class DryRunBlocked(GoToError):
     """A write refused by the read-only transport (dry run). Nothing reached GoTo."""
 
-    default_code = "DryRun"
+    code = "DryRun"
 
 
 # --- error bodies -------------------------------------------------------------------------------
@@ -136,21 +153,36 @@ def parse_error_body(body: bytes | str, headers: Any = None) -> ErrorBody:
     text = text.strip()
     raw = text[:MAX_BODY_CHARS]
     if not text:
-        challenge = (headers or {}).get("www-authenticate", "") if headers is not None else ""
-        match = re.search(r'error="?([\w.-]+)"?', challenge or "")
-        if match:
-            desc = re.search(r'error_description="([^"]*)"', challenge)
-            return ErrorBody(goto_code=match.group(1), detail=desc.group(1) if desc else match.group(1))
+        return _from_challenge(headers)
+    data = _json_object(text)
+    if data is None:
+        return ErrorBody(detail=raw, raw=raw)
+    code = next((str(data[k]) for k in _CODE_KEYS if isinstance(data.get(k), str | int) and data.get(k) != ""), "")
+    return ErrorBody(goto_code=code, detail=_detail_of(data, code)[:MAX_BODY_CHARS], raw=raw)
+
+
+def _from_challenge(headers: Any) -> ErrorBody:
+    """What ``WWW-Authenticate: Bearer error="...", error_description="..."`` says, if anything."""
+    challenge = (headers or {}).get("www-authenticate", "") if headers is not None else ""
+    match = re.search(r'error="?([\w.-]+)"?', challenge or "")
+    if not match:
         return ErrorBody()
+    desc = re.search(r'error_description="([^"]*)"', challenge)
+    return ErrorBody(goto_code=match.group(1), detail=desc.group(1) if desc else match.group(1))
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """The body's JSON object (the first of a list of them), or None for anything else."""
     try:
         data = json.loads(text)
     except ValueError:
-        return ErrorBody(detail=raw, raw=raw)
+        return None
     if isinstance(data, list) and data and isinstance(data[0], dict):
         data = data[0]  # some GoTo product APIs answer [{"code":..., "message":...}]
-    if not isinstance(data, dict):
-        return ErrorBody(detail=raw, raw=raw)
-    code = next((str(data[k]) for k in _CODE_KEYS if isinstance(data.get(k), str | int) and data.get(k) != ""), "")
+    return data if isinstance(data, dict) else None
+
+
+def _detail_of(data: dict[str, Any], code: str) -> str:
     detail = next((str(data[k]) for k in _DETAIL_KEYS if isinstance(data.get(k), str) and data[k]), "")
     if not detail and isinstance(data.get("errors"), list) and data["errors"]:
         first = data["errors"][0]
@@ -159,7 +191,7 @@ def parse_error_body(body: bytes | str, headers: Any = None) -> ErrorBody:
         detail = code
     if detail and data.get("uri") and detail == code:
         detail = f"{code} ({data['uri']})"
-    return ErrorBody(goto_code=code, detail=detail[:MAX_BODY_CHARS], raw=raw)
+    return detail
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -213,48 +245,63 @@ def error_from_status(
 ) -> GoToError:
     """THE mapping from an HTTP status (and what its body says) to a typed error."""
     text = f"{parsed.goto_code} {parsed.detail}"
-
-    def make(cls: type[GoToError], code: str | None = None, **kw: Any) -> GoToError:
-        err_code = code or cls.default_code
-        cause = parsed.detail or _REASON.get(status, "no error body")
-        return cls(
-            f"{op.subject} failed: HTTP {status} {err_code}: {cause}",
-            status=status,
-            code=err_code,
-            op=op,
-            detail=parsed.detail,
-            body=parsed.raw,
-            goto_code=parsed.goto_code,
-            **kw,
-        )
-
     if 400 <= status < 500 and status not in (401, 404, 408, 429) and _SEATS.search(text):
-        return make(LicenseLimitExceeded)
-    if status in (401, 403):
-        return make(AuthError, "InsufficientRights" if _NO_RIGHTS.search(text) else "Unauthorized")
-    if status == 404:
-        return make(NotFound, "InvalidAnchor" if op.anchored else "NotFound")
-    if status == 409:
-        return make(Conflict, "EntryConflict" if method.upper() == "POST" else "Conflict")
-    if status == 429:
-        return make(RateLimited, retry_after=retry_after)
-    if status in (408, 504):
-        return make(TransientError, "Timeout", retry_after=retry_after)
-    if status in (500, 502, 503):
-        return make(TransientError, retry_after=retry_after)
-    if status in (405, 415, 501):
-        return make(BadRequest, SERVICE_INCOMPATIBLE)
+        return _error(LicenseLimitExceeded, None, status, parsed, op)
+    known = _by_status(status, text, op, method)
+    if known is not None:
+        cls, code, retries = known
+        return _error(cls, code, status, parsed, op, **({"retry_after": retry_after} if retries else {}))
     if 400 <= status < 500:
-        if _DOMAIN.search(text) and _DOMAIN_WHY.search(text):
-            return make(BadRequest, "InvalidDomain")
-        if parsed.goto_code == "invalidSyntax" or _SHAPE.search(text):
-            return make(BadRequest, SERVICE_INCOMPATIBLE)
-        if _MISSING.search(text):
-            return make(BadRequest, "MandatoryFieldsMissing")
-        if parsed.goto_code == "invalidValue" or _VALUE.search(text):
-            return make(BadRequest, "SchemaPropertyCanOnlyAcceptValue")
-        return make(BadRequest)
-    return make(GoToError, "InternalServerError")
+        return _error(BadRequest, _bad_request_code(text, parsed.goto_code), status, parsed, op)
+    return _error(GoToError, "InternalServerError", status, parsed, op)
+
+
+def _by_status(status: int, text: str, op: Op, method: str) -> tuple[type[GoToError], str | None, bool] | None:
+    """(error class, code or None for the class's, whether Retry-After counts) of the statuses
+    that decide the error by themselves."""
+    if status in (401, 403):
+        return AuthError, "InsufficientRights" if _NO_RIGHTS.search(text) else "Unauthorized", False
+    if status == 404:
+        return NotFound, "InvalidAnchor" if op.anchored else "NotFound", False
+    if status == 409:
+        return Conflict, "EntryConflict" if method.upper() == "POST" else "Conflict", False
+    if status == 429:
+        return RateLimited, None, True
+    if status in (408, 504):
+        return TransientError, "Timeout", True
+    if status in (500, 502, 503):
+        return TransientError, None, True
+    if status in (405, 415, 501):
+        return BadRequest, SERVICE_INCOMPATIBLE, False
+    return None
+
+
+def _bad_request_code(text: str, goto_code: str) -> str | None:
+    """The code of another 4xx, from what its body says (None: the plain UnprocessableEntity)."""
+    if _DOMAIN.search(text) and _DOMAIN_WHY.search(text):
+        return "InvalidDomain"
+    if goto_code == "invalidSyntax" or _SHAPE.search(text):
+        return SERVICE_INCOMPATIBLE
+    if _MISSING.search(text):
+        return "MandatoryFieldsMissing"
+    if goto_code == "invalidValue" or _VALUE.search(text):
+        return "SchemaPropertyCanOnlyAcceptValue"
+    return None
+
+
+def _error(cls: type[GoToError], code: str | None, status: int, parsed: ErrorBody, op: Op, **kw: Any) -> GoToError:
+    err_code = code or cls.code
+    cause = parsed.detail or _REASON.get(status, "no error body")
+    return cls(
+        f"{op.subject} failed: HTTP {status} {err_code}: {cause}",
+        status=status,
+        code=err_code,
+        op=op,
+        detail=parsed.detail,
+        body=parsed.raw,
+        goto_code=parsed.goto_code,
+        **kw,
+    )
 
 
 _REASON = {

@@ -17,11 +17,12 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from shared.scim.dialect import PatchStyle, ScimProfile
 from shared.scim.filters import escape_filter_value, matches_eq, scim_filter
 from shared.scim.limits import MAX_MEMBERS_PER_REQUEST, group_name_problem, user_problem
 from shared.scim.paths import get_value, has_value, parse_path, set_value
@@ -34,11 +35,9 @@ from .transport import JSON_MEDIA_TYPE, Transport, TransportClient, decode_json
 
 log = logging.getLogger("shared.goto")
 
-PatchStyle = Literal["auto", "merge", "patchop", "put"]
-PATCH_STYLES: tuple[str, ...] = ("auto", "merge", "patchop", "put")
+PATCH_STYLES: tuple[str, ...] = tuple(s.value for s in PatchStyle)
 # goto: GoTo's SCIM API as documented and observed (the default). scim2: any strict SCIM 2.0 app.
-Profile = Literal["goto", "scim2"]
-SCIM_PROFILES: tuple[str, ...] = ("goto", "scim2")
+SCIM_PROFILES: tuple[str, ...] = tuple(p.value for p in ScimProfile)
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 # RFC 7643 §4.2: the canonical values of a group member's "type".
@@ -168,6 +167,20 @@ def _member(value: str | Mapping[str, Any], *, canonical: bool = False) -> dict[
     return {"type": kind, "value": str(key)}
 
 
+def _changed_members(
+    current: list[dict[str, Any]], adds: list[dict[str, Any]], removes: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The current members without those removed, then those added that were not there yet."""
+    gone = {m["value"] for m in removes}
+    desired = [m for m in current if m["value"] not in gone]
+    present = {m["value"] for m in desired}
+    for member in adds:
+        if member["value"] not in present:
+            present.add(member["value"])
+            desired.append(member)
+    return desired
+
+
 def _members_patchop(chunk: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """One PatchOp for up to 100 member changes. Removals use the RFC 7644 filter form, never
     ``"path":"members"`` with a value list, which a strict server reads as "remove all"."""
@@ -208,7 +221,7 @@ class GoToScimClient(TransportClient):
         rate_limit: float | None = 10.0,
         burst: float = 1.0,
         max_concurrency: int = 4,
-        patch_style: PatchStyle = "auto",
+        patch_style: PatchStyle | str = PatchStyle.AUTO,
         send_active: bool = True,
         send_extensions: bool = True,
         verified_domains: Iterable[str] | None = None,
@@ -220,23 +233,24 @@ class GoToScimClient(TransportClient):
         read_only: bool = False,
         http_transport: httpx.AsyncBaseTransport | None = None,
         transport: Transport | None = None,
-        profile: Profile = "goto",
+        profile: ScimProfile | str = ScimProfile.GOTO,
     ) -> None:
         if patch_style not in PATCH_STYLES:
             raise ValueError(f"patch_style must be one of {PATCH_STYLES}, not {patch_style!r}")
         if profile not in SCIM_PROFILES:
             raise ValueError(f"profile must be one of {SCIM_PROFILES}, not {profile!r}")
-        self.profile = profile
-        self.strict = profile == "scim2"
-        if self.strict and patch_style == "merge":
+        self.profile = ScimProfile(profile)
+        self.strict = self.profile is ScimProfile.SCIM2
+        patch_style = PatchStyle(patch_style)
+        if self.strict and patch_style is PatchStyle.MERGE:
             raise ValueError("patch_style 'merge' is GoTo's dialect; a SCIM 2.0 target takes patchop or put")
         self.patch_style = patch_style
         self.send_active = send_active
         self.send_extensions = send_extensions
         self.verified_domains = frozenset(d.lower() for d in verified_domains or ())
-        self._resolved: str | None = None if patch_style == "auto" else patch_style
+        self._resolved: PatchStyle | None = None if patch_style is PatchStyle.AUTO else patch_style
         if self.strict and self._resolved is None:
-            self._resolved = "patchop"
+            self._resolved = PatchStyle.PATCHOP
         self._t = transport or Transport(
             base_url,
             token_provider,
@@ -254,7 +268,7 @@ class GoToScimClient(TransportClient):
         )
 
     @property
-    def patch_style_in_use(self) -> str | None:
+    def patch_style_in_use(self) -> PatchStyle | None:
         """The PATCH style this session settled on (None while ``auto`` has not needed one yet)."""
         return self._resolved
 
@@ -337,7 +351,7 @@ class GoToScimClient(TransportClient):
         if not changes:
             return None
         self._validate_user(apply_changes({}, changes), op, partial=True)
-        styles = [self._resolved] if self._resolved else ["merge", "patchop", "put"]
+        styles = [self._resolved] if self._resolved else [PatchStyle.MERGE, PatchStyle.PATCHOP, PatchStyle.PUT]
         for i, style in enumerate(styles):
             try:
                 response = await self._send_update(style, key, changes, full_resource, op)
@@ -356,11 +370,11 @@ class GoToScimClient(TransportClient):
         raise AssertionError("unreachable")
 
     async def _send_update(
-        self, style: str, key: str, changes: Mapping[str, Any], full_resource: Mapping[str, Any], op: Op
+        self, style: PatchStyle, key: str, changes: Mapping[str, Any], full_resource: Mapping[str, Any], op: Op
     ) -> httpx.Response:
-        if style == "merge":
+        if style is PatchStyle.MERGE:
             return await self._t.request("PATCH", _user_path(key), op, json=merge_body(changes, full_resource))
-        if style == "patchop":
+        if style is PatchStyle.PATCHOP:
             patch = strict_patchop_body(changes, full_resource) if self.strict else patchop_body(changes)
             return await self._t.request("PATCH", _user_path(key), op, json=patch)
         body = strip_unsent(
@@ -481,28 +495,33 @@ class GoToScimClient(TransportClient):
         while PUT always replaces.
         """
         op = Op("update group members", display_name or str(key), anchored=True)
-        path = _group_path(key)
         adds = [self._member(m) for m in add]
         removes = [self._member(m) for m in remove]
         if not adds and not removes:
             return
-        if self._resolved == "patchop":
-            changes = [("add", m) for m in adds] + [("remove", m) for m in removes]
-            for chunk in _chunks(changes, MAX_MEMBERS_PER_REQUEST):
-                body = _members_patchop(chunk)
-                await self._group_call(key, display_name, op, partial(self._t.request, "PATCH", path, op, json=body))
-            return
+        if self._resolved is PatchStyle.PATCHOP:
+            await self._patch_members(key, display_name, op, adds, removes)
+        else:
+            await self._put_members(key, display_name, op, adds, removes)
+
+    async def _patch_members(
+        self, key: str, display_name: str | None, op: Op, adds: list[dict[str, Any]], removes: list[dict[str, Any]]
+    ) -> None:
+        path = _group_path(key)
+        changes = [("add", m) for m in adds] + [("remove", m) for m in removes]
+        for chunk in _chunks(changes, MAX_MEMBERS_PER_REQUEST):
+            body = _members_patchop(chunk)
+            await self._group_call(key, display_name, op, partial(self._t.request, "PATCH", path, op, json=body))
+
+    async def _put_members(
+        self, key: str, display_name: str | None, op: Op, adds: list[dict[str, Any]], removes: list[dict[str, Any]]
+    ) -> None:
+        """Reads the group and PUTs it back with its whole new member list."""
+        path = _group_path(key)
         group = await self._group_call(
             key, display_name, op, partial(self._t.request, "GET", _group_path(key), op), decode=True
         )
-        current = self._members_of(group)
-        gone = {m["value"] for m in removes}
-        desired = [m for m in current if m["value"] not in gone]
-        present = {m["value"] for m in desired}
-        for member in adds:
-            if member["value"] not in present:
-                present.add(member["value"])
-                desired.append(member)
+        desired = _changed_members(self._members_of(group), adds, removes)
         if not self.strict and len(desired) > MAX_MEMBERS_PER_REQUEST:
             raise _bad(
                 op,
@@ -527,7 +546,7 @@ class GoToScimClient(TransportClient):
         validate_group_name(new_name, op, goto_limits=not self.strict)
         path = f"/Groups/{quote(str(key), safe='')}"
         transport, call = self._t, self._group_call
-        if self.patch_style_in_use == "patchop":
+        if self.patch_style_in_use is PatchStyle.PATCHOP:
             body: dict[str, Any] = {
                 "schemas": [PATCHOP_URN],
                 "Operations": [{"op": "replace", "path": "displayName", "value": new_name}],

@@ -52,14 +52,17 @@ class CredentialStoreError(AuthError):
     """The store of GoTo's credentials (Key Vault, the local token file) could not be used: one
     message that names the store and the cause, instead of the SDK's chained tracebacks."""
 
-    default_code = "CredentialStoreUnavailable"
+    code = "CredentialStoreUnavailable"
+    http_status = 503
+    heading = ""  # the message names the store and the cause
+    fix = ""
 
 
 class TokenNotSaved(TransientError):
     """GoTo rotated the refresh token and the new one could not be saved. The access token that
     came with it is not used; the save is tried again on the next attempt."""
 
-    default_code = "TokenNotSaved"
+    code = "TokenNotSaved"
 
 
 @runtime_checkable

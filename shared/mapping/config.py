@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -290,27 +291,79 @@ def _mapping_from_dict(raw: Any, index: int, errors: list[MappingError]) -> Attr
         return None
     _unknown_keys(raw, _MAPPING_KEYS, target, errors)
     before = len(errors)
+    kind = _mapping_kind(raw, target, errors)
+    if kind is None:
+        return None
+
+    def option(key: str, fallback: Any, valid: Callable[[Any], bool], problem: str) -> Any:
+        return _option(raw, key, fallback, valid, problem, target, errors)
+
+    apply = option("apply", "always", _is_apply, "'apply' must be 'always' or 'create' (got {!r})")
+    precedence = option(
+        "matchingPrecedence", 0, _is_precedence, "'matchingPrecedence' must be a whole number >= 0 (got {!r})"
+    )
+    clear = option("clearOnNull", False, _is_bool, "'clearOnNull' must be true or false (got {!r})")
+    default = option("default", None, _is_default, "'default' must be text, a number or a boolean")
+    source, expression, constant = _mapping_value(raw, kind, target, errors)
+    if len(errors) > before:
+        return None
+    return AttributeMapping(
+        target=target.strip(),
+        kind=kind,
+        source=source,
+        expression=expression,
+        constant=constant,
+        default=default,
+        apply=apply.lower(),
+        matching_precedence=precedence,
+        clear_on_null=clear,
+    )
+
+
+def _mapping_kind(raw: dict[str, Any], target: str, errors: list[MappingError]) -> str | None:
+    """The mapping's type (lower case); without 'type', direct with a source, expression with one."""
     kind = raw.get("type", "direct" if "source" in raw else "expression" if "expression" in raw else None)
     if not isinstance(kind, str) or kind.lower() not in KINDS:
         errors.append(MappingError(target, f"'type' must be one of {', '.join(KINDS)} (got {kind!r})"))
         return None
-    kind = kind.lower()
-    apply = raw.get("apply", "always")
-    if not isinstance(apply, str) or apply.lower() not in APPLY:
-        errors.append(MappingError(target, f"'apply' must be 'always' or 'create' (got {apply!r})"))
-        apply = "always"
-    precedence = raw.get("matchingPrecedence", 0)
-    if isinstance(precedence, bool) or not isinstance(precedence, int) or precedence < 0:
-        errors.append(MappingError(target, f"'matchingPrecedence' must be a whole number >= 0 (got {precedence!r})"))
-        precedence = 0
-    clear = raw.get("clearOnNull", False)
-    if not isinstance(clear, bool):
-        errors.append(MappingError(target, f"'clearOnNull' must be true or false (got {clear!r})"))
-        clear = False
-    default = raw.get("default")
-    if default is not None and not isinstance(default, _SCALAR):
-        errors.append(MappingError(target, "'default' must be text, a number or a boolean"))
-        default = None
+    return kind.lower()
+
+
+def _is_apply(value: Any) -> bool:
+    return isinstance(value, str) and value.lower() in APPLY
+
+
+def _is_precedence(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 0
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_default(value: Any) -> bool:
+    return value is None or isinstance(value, _SCALAR)
+
+
+def _option(
+    raw: dict[str, Any],
+    key: str,
+    fallback: Any,
+    valid: Callable[[Any], bool],
+    problem: str,
+    target: str,
+    errors: list[MappingError],
+) -> Any:
+    """``raw[key]`` when `valid`; else `fallback`, with the problem (``{!r}``: the value given)."""
+    value = raw.get(key, fallback)
+    if valid(value):
+        return value
+    errors.append(MappingError(target, problem.format(value)))
+    return fallback
+
+
+def _mapping_value(raw: dict[str, Any], kind: str, target: str, errors: list[MappingError]) -> tuple[str, str, Any]:
+    """(source, expression, constant): the one that `kind` takes, checked; the others empty."""
     wanted = {"direct": "source", "expression": "expression", "constant": "value"}.get(kind)
     for key in ("source", "expression", "value"):
         if key in raw and key != wanted:
@@ -331,19 +384,7 @@ def _mapping_from_dict(raw: Any, index: int, errors: list[MappingError]) -> Attr
         constant = raw.get("value")
         if constant is None or not isinstance(constant, _SCALAR):
             errors.append(MappingError(target, "a constant mapping needs 'value' (text, a number or a boolean)"))
-    if len(errors) > before:
-        return None
-    return AttributeMapping(
-        target=target.strip(),
-        kind=kind,
-        source=source,
-        expression=expression,
-        constant=constant,
-        default=default,
-        apply=apply.lower(),
-        matching_precedence=precedence,
-        clear_on_null=clear,
-    )
+    return source, expression, constant
 
 
 def _filter_from_dict(raw: Any, index: int, errors: list[MappingError]) -> ScopingFilter | None:
@@ -425,47 +466,53 @@ def _parses(target: str) -> bool:
 
 
 def _mapping_problems(m: AttributeMapping) -> list[MappingError]:
-    errors: list[MappingError] = []
-
-    def add(problem: str) -> None:
-        errors.append(MappingError(m.target, problem))
-
-    problem = _target_problem(m.target)
-    if problem:
-        add(problem)
+    problems: list[str | MappingError] = [_target_problem(m.target) or ""]
     if m.kind not in KINDS:
-        add(f"unknown mapping type {m.kind!r}")
+        problems.append(f"unknown mapping type {m.kind!r}")
     if m.apply not in APPLY:
-        add(f"unknown apply value {m.apply!r}")
-    for name in dict.fromkeys(m.sources()):
-        problem = source_problem(name)
-        if problem:
-            add(problem)
+        problems.append(f"unknown apply value {m.apply!r}")
+    problems += [source_problem(name) or "" for name in dict.fromkeys(m.sources())]
     if m.kind == "direct":
-        if m.source == "appRoleAssignments":
-            add(
-                "appRoleAssignments cannot be mapped directly: use SingleAppRoleAssignment([appRoleAssignments]) "
-                "or AppRoleAssignmentsComplex([appRoleAssignments])"
-            )
-        elif m.source == "IsSoftDeleted" and m.target.lower() == "active":
-            add(f"IsSoftDeleted is true for users to disable; map active with {ACTIVE_FROM_SOFT_DELETE}")
+        problems.append(_direct_problem(m))
     if m.kind == "expression":
-        try:
-            node = parse(m.expression)
-        except ExpressionSyntaxError as e:
-            errors.append(e.for_mapping(m.target))
-        else:
-            unique = any(isinstance(n, Call) and n.name == "SelectUniqueValue" for n in walk(node))
-            if unique and m.is_matching:
-                add("SelectUniqueValue cannot be used on a matching attribute (Entra's rule)")
-            if unique and m.apply != "create":
-                add('SelectUniqueValue is for creation only: set "apply": "create"')
+        problems += _expression_problems(m)
     if m.is_matching:
-        if m.kind in ("constant", "none"):
-            add(f"a matching attribute needs a value per user; a {m.kind} mapping has none")
-        if m.apply == "create":
-            add('a matching attribute is looked up in every cycle: it must "apply": "always"')
-    return errors
+        problems += _matching_attribute_problems(m)
+    return [p if isinstance(p, MappingError) else MappingError(m.target, p) for p in problems if p]
+
+
+def _direct_problem(m: AttributeMapping) -> str:
+    if m.source == "appRoleAssignments":
+        return (
+            "appRoleAssignments cannot be mapped directly: use SingleAppRoleAssignment([appRoleAssignments]) "
+            "or AppRoleAssignmentsComplex([appRoleAssignments])"
+        )
+    if m.source == "IsSoftDeleted" and m.target.lower() == "active":
+        return f"IsSoftDeleted is true for users to disable; map active with {ACTIVE_FROM_SOFT_DELETE}"
+    return ""
+
+
+def _expression_problems(m: AttributeMapping) -> list[str | MappingError]:
+    try:
+        node = parse(m.expression)
+    except ExpressionSyntaxError as e:
+        return [e.for_mapping(m.target)]
+    problems: list[str | MappingError] = []
+    unique = any(isinstance(n, Call) and n.name == "SelectUniqueValue" for n in walk(node))
+    if unique and m.is_matching:
+        problems.append("SelectUniqueValue cannot be used on a matching attribute (Entra's rule)")
+    if unique and m.apply != "create":
+        problems.append('SelectUniqueValue is for creation only: set "apply": "create"')
+    return problems
+
+
+def _matching_attribute_problems(m: AttributeMapping) -> list[str | MappingError]:
+    problems: list[str | MappingError] = []
+    if m.kind in ("constant", "none"):
+        problems.append(f"a matching attribute needs a value per user; a {m.kind} mapping has none")
+    if m.apply == "create":
+        problems.append('a matching attribute is looked up in every cycle: it must "apply": "always"')
+    return problems
 
 
 def _matching_problems(config: MappingConfig) -> list[MappingError]:

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.errors import ErrorPolicy, GotosyncError
 
-class MappingError(ValueError):
+
+class MappingError(GotosyncError, ValueError):
     """A mapping that cannot be loaded or evaluated. `mapping` is the target attribute (or, for
     a scoping filter, the filter and clause); `problem` says what is wrong with it."""
+
+    code = "UnprocessableEntity"
+    policy = ErrorPolicy.SKIP  # one user's mapping failed; the others go on
+    exit_code = 2
+    http_status = 400
+    heading = "mapping error"
 
     def __init__(self, mapping: str, problem: str) -> None:
         self.mapping = mapping
@@ -56,6 +64,8 @@ class ExpressionEvaluationError(MappingError):
 
 class MappingConfigError(MappingError):
     """Every problem found while loading a mapping file, reported together."""
+
+    policy = ErrorPolicy.STOP
 
     def __init__(self, errors: list[MappingError], origin: str = "") -> None:
         self.errors = errors

@@ -5,6 +5,7 @@ filter on."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,6 +145,17 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
+# Text operators: (the attribute's text, the clause's value) -> whether the clause passes.
+_TEXT_TESTS: dict[str, Callable[[str, str], bool]] = {
+    "&": lambda text, value: text in value,
+    "!&": lambda text, value: text not in value,
+    "ENDS_WITH": lambda text, value: text.endswith(value),
+    "EQUALS": lambda text, value: text == value,
+    "NOT EQUALS": lambda text, value: text != value,
+    "Includes": lambda text, value: value in text,
+}
+
+
 def evaluate_clause(clause: ScopingClause, attributes: dict[str, Any]) -> ClauseResult:
     name = clause.attribute
     actual = attributes.get("id") if name == "objectId" else read_attribute(attributes, name, strip_guest=False)
@@ -154,38 +166,31 @@ def evaluate_clause(clause: ScopingClause, attributes: dict[str, Any]) -> Clause
         return ClauseResult(clause, _is_empty(actual), actual)
     if _is_empty(actual) or isinstance(actual, list | tuple | dict):
         return ClauseResult(clause, False, actual)  # null/empty (and multi-values) make a clause false
-    passed: bool
     if op == "IS NOT NULL":
-        passed = True
-    elif op in ("IS TRUE", "IS FALSE"):
-        passed = _as_bool(actual) is (op == "IS TRUE")
-    elif op in ("Greater_Than", "Greater_Than_OR_EQUALS"):
+        return ClauseResult(clause, True, actual)
+    if op in ("IS TRUE", "IS FALSE"):
+        return ClauseResult(clause, _as_bool(actual) is (op == "IS TRUE"), actual)
+    if op in ("Greater_Than", "Greater_Than_OR_EQUALS"):
         left, right = _as_int(actual), _as_int(clause.value)
         passed = left is not None and right is not None and (left > right or (op.endswith("EQUALS") and left == right))
-    else:
-        try:
-            text = to_text(actual)
-        except MappingError as exc:
-            return ClauseResult(clause, False, actual, error=f"the value cannot be read as text: {exc}")
-        if op == "&":
-            passed = text in clause.value
-        elif op == "!&":
-            passed = text not in clause.value
-        elif op == "ENDS_WITH":
-            passed = text.endswith(clause.value)
-        elif op == "EQUALS":
-            passed = text == clause.value
-        elif op == "NOT EQUALS":
-            passed = text != clause.value
-        elif op == "Includes":
-            passed = clause.value in text
-        else:  # REGEX MATCH / NOT REGEX MATCH: .NET Regex.IsMatch, a match anywhere
-            try:
-                found = compile_guarded(clause.value).search(text) is not None
-            except RegexRefused as exc:
-                return ClauseResult(clause, False, actual, error=f"the regular expression guard refused it: {exc}")
-            passed = found if op == "REGEX MATCH" else not found
-    return ClauseResult(clause, passed, actual)
+        return ClauseResult(clause, passed, actual)
+    return _text_clause(clause, op, actual)
+
+
+def _text_clause(clause: ScopingClause, op: str, actual: Any) -> ClauseResult:
+    try:
+        text = to_text(actual)
+    except MappingError as exc:
+        return ClauseResult(clause, False, actual, error=f"the value cannot be read as text: {exc}")
+    test = _TEXT_TESTS.get(op)
+    if test is not None:
+        return ClauseResult(clause, test(text, clause.value), actual)
+    # REGEX MATCH / NOT REGEX MATCH: .NET Regex.IsMatch, a match anywhere
+    try:
+        found = compile_guarded(clause.value).search(text) is not None
+    except RegexRefused as exc:
+        return ClauseResult(clause, False, actual, error=f"the regular expression guard refused it: {exc}")
+    return ClauseResult(clause, found if op == "REGEX MATCH" else not found, actual)
 
 
 def scope_check(filters: tuple[ScopingFilter, ...], attributes: dict[str, Any]) -> tuple[bool, list[ClauseResult]]:

@@ -9,9 +9,16 @@ cycle holds the lease (exit 3, 409).
 
 from __future__ import annotations
 
+from shared.errors import ErrorPolicy, GotosyncError
 
-class OpsError(Exception):
+
+class OpsError(GotosyncError):
     """An admin operation could not be done as asked; the message says why and what to do."""
+
+    code = "BadRequest"
+    policy = ErrorPolicy.STOP
+    exit_code = 2
+    http_status = 400
 
 
 class InvalidInput(OpsError):
@@ -26,9 +33,18 @@ class InvalidInput(OpsError):
 class NotFound(OpsError):
     """The user or group named in the request does not exist in Entra."""
 
+    code = "NotFound"
+    exit_code = 4
+    http_status = 404
+
 
 class CycleRunning(OpsError):
     """A sync cycle holds the lease; the operation would race with it."""
+
+    code = "CycleRunning"
+    exit_code = 3
+    http_status = 409
+    heading = "not run"
 
 
 __all__ = ["CycleRunning", "InvalidInput", "NotFound", "OpsError"]

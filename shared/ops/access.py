@@ -63,9 +63,9 @@ PLATFORM_FIX = (
 
 
 class AccessDenied(OpsError):
-    """The request may not use the console; `status` is the HTTP answer, `fix` what to do."""
+    """The request may not use the console; `http_status` is the HTTP answer, `fix` what to do."""
 
-    status = 403
+    http_status = 403
     code = "Forbidden"
 
     def __init__(self, message: str, fix: str = "") -> None:
@@ -74,22 +74,22 @@ class AccessDenied(OpsError):
 
 
 class Unauthenticated(AccessDenied):
-    status = 401
+    http_status = 401
     code = "Unauthenticated"
 
 
 class Forbidden(AccessDenied):
-    status = 403
+    http_status = 403
     code = "Forbidden"
 
 
 class CrossSiteRequest(AccessDenied):
-    status = 403
+    http_status = 403
     code = "CrossSiteRequest"
 
 
 class ConsoleClosed(AccessDenied):
-    status = 503
+    http_status = 503
     code = "ConsoleClosed"
 
 

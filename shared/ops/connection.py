@@ -21,7 +21,7 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from shared.entra.graph import make_graph_client
 from shared.entra.reader import EntraReader, GraphReadError
-from shared.goto.errors import AuthError, GoToError, NotFound, TransientError
+from shared.goto.errors import AUTHORIZE_AGAIN, AuthError, GoToError, NotFound, TransientError
 from shared.goto.scim import GoToScimClient
 from shared.goto.token_store import CredentialStoreError
 from shared.redaction import scrub
@@ -30,10 +30,6 @@ from shared.settings import Settings, SettingsError
 from shared.store import Store, StoreError
 
 GRAPH_PERMISSIONS = ("Application.Read.All", "User.Read.All", "GroupMember.Read.All")
-AUTHORIZE_AGAIN = (
-    "authorize GoTo again (`gotosync authorize`) with a GoTo organization admin that has Read & Write; "
-    "it stores the new refresh token in Key Vault (KEY_VAULT_URL) or the local token file itself"
-)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,6 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder
 from msgraph.generated.groups.item.group_item_request_builder import GroupItemRequestBuilder
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
-from rich.console import Console
-from rich.markup import escape
 
 from shared.engine.cycle import CycleResult
 from shared.engine.effects import Record
@@ -32,7 +30,7 @@ from shared.entra.reader import EntraReader, GraphReadError
 from shared.model import Initiator, SourceUser, StepType
 from shared.ops import InvalidInput, NotFound
 from shared.ops.identifiers import group_identifier, on_demand_target, user_identifier
-from shared.ops.report import outcome_of, plan_document
+from shared.ops.report import plan_document
 from shared.runtime import Runtime
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -221,44 +219,3 @@ async def _plan_unassigned(rt: Runtime, user_ids: list[str]) -> list[Record]:
         return Record(dataclasses.replace(plan, steps=steps), NOTHING)
 
     return list(await asyncio.gather(*(one(uid) for uid in user_ids)))
-
-
-# ---------------------------------------------------------------------------- display
-
-_STEP_LABEL = {
-    StepType.IMPORT: "Import",
-    StepType.SCOPING: "Scope",
-    StepType.MATCHING: "Match",
-    StepType.PROCESSING: "Action",
-    StepType.EXPORT: "Export",
-}
-_STATUS_STYLE = {"Success": "green", "Skipped": "yellow", "Failure": "red", "Warning": "yellow"}
-
-
-def print_on_demand(console: Console, outcome: OnDemandResult) -> None:
-    req = outcome.requested
-    mode = "dry run: nothing is written" if outcome.dry_run else "live: changes are written to GoTo now"
-    subject = f"{req.kind} {req.display_name} ({req.id}, found by {req.resolved_by})"
-    if outcome.members is not None:
-        subject += f", {outcome.members} member(s)"
-    console.print(f"[bold]Provision on demand[/] — {escape(subject)} — {mode}")
-    for plan, engine in outcome.objects():
-        executed = engine and not outcome.dry_run
-        status, code = outcome_of(plan) if executed else (plan.log_status.value, plan.error_code)
-        style = _STATUS_STYLE.get(status, "")
-        console.print(
-            f"\n[bold]{escape(plan.user.upn or plan.user.id)}[/] ({escape(plan.user.display_name)}): "
-            f"{plan.log_action.value} [{style}]{status}[/]" + escape(f" [{code}]" if code else "")
-        )
-        for n, step in enumerate(plan.steps, start=1):
-            step_style = _STATUS_STYLE.get(step.status.value, "")
-            label = _STEP_LABEL.get(step.step_type, step.step_type.value)
-            console.print(
-                f"  {n}. {label:<7} [{step_style}]{step.status.value:<8}[/] {escape(step.description)}", highlight=False
-            )
-            for key, value in step.details.items():
-                console.print(f"       {key}: {value}", highlight=False, markup=False)
-        if not engine:
-            console.print("     not provisioned and not in scope: nothing to match or export (not logged)")
-    counts = ", ".join(f"{k} {v}" for k, v in outcome.document()["countsByAction"].items()) or "nothing"
-    console.print(f"\n{len(outcome.objects())} object(s): {counts}; cycle id {outcome.result.cycle_id}")

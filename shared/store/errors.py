@@ -12,12 +12,18 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
+from shared.errors import ErrorPolicy, GotosyncError
 
-class ConcurrencyError(Exception):
+
+class ConcurrencyError(GotosyncError):
     """A conditional write lost: the row changed (or appeared, or vanished) since it was read.
 
     Not a failure of the store: the caller re-reads and decides again.
     """
+
+    code = "ConcurrentWrite"
+    policy = ErrorPolicy.RETRY
+    http_status = 409
 
     def __init__(self, table: str, partition_key: str, row_key: str, detail: str = "") -> None:
         self.table = table
@@ -28,12 +34,17 @@ class ConcurrencyError(Exception):
         super().__init__(f"{table}[{partition_key}/{row_key}]: {what}")
 
 
-class StoreError(Exception):
+class StoreError(GotosyncError):
     """Table Storage could not be used: unreachable, refused our credential, or rejected the call.
 
     The message names the account endpoint, the table, the operation and the cause, so that an
     operator can tell a wrong URL from a missing role assignment without a debugger.
     """
+
+    code = "StorageUnavailable"
+    policy = ErrorPolicy.RETRY
+    exit_code = 5
+    http_status = 503
 
     def __init__(self, message: str, *, endpoint: str, table: str | None = None, operation: str = "") -> None:
         self.endpoint = endpoint

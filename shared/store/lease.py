@@ -23,6 +23,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableEntity, UpdateMode
 
+from shared.errors import ErrorPolicy, GotosyncError
 from shared.model import utcnow
 
 from ._base import Repository, row_missing, storage_call
@@ -177,8 +178,14 @@ def _lease_from_entity(entity: TableEntity) -> Lease:
     )
 
 
-class LeaseLost(Exception):
+class LeaseLost(GotosyncError):
     """The lease could not be renewed (taken over, or storage unreachable): stop writing."""
+
+    code = "LeaseLost"
+    policy = ErrorPolicy.STOP
+    exit_code = 3
+    http_status = 409
+    heading = "stopped"
 
 
 class LeaseHeartbeat:

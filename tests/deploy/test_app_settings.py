@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from shared.settings import SETTINGS, Settings
+from shared.settings import SETTINGS, Settings, describe
 
 from .bicep_check import check_file, object_entries
 
@@ -132,6 +132,22 @@ def test_docs_describe_every_setting():
     docs = (ROOT / "docs" / "configuration.md").read_text()
     for env in CODE_SETTINGS | set(AZURE_PLATFORM):
         assert f"`{env}`" in docs, f"docs/configuration.md does not describe {env}"
+
+
+def test_the_docs_table_shows_each_declared_default_and_what_is_checked():
+    """The columns "default" and "checked at start-up" come from each setting's declaration
+    (shared.settings.describe()); the docs may say more after what the parser accepts."""
+    rows = {
+        m.group(1): (m.group(2).strip(), m.group(3).strip())
+        for m in re.finditer(
+            r"^\| `([A-Z_]+)` \|([^|]*)\|[^|]*\|([^|]*)\|", (ROOT / "docs" / "configuration.md").read_text(), re.M
+        )
+    }
+    for declared in json.loads(describe()):
+        default, checked = rows[declared["variable"]]
+        assert default == (f"`{declared['default']}`" if declared["default"] else "(empty)"), declared["variable"]
+        if declared["accepts"] != "—":
+            assert checked.startswith(declared["accepts"]), (declared["variable"], checked)
 
 
 def test_the_app_reads_the_environment_only_through_the_settings_registry():

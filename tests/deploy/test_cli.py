@@ -10,9 +10,11 @@ import httpx
 import pytest
 from rich.console import Console
 
+from cli import deploy as commands
 from emulators.goto import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from shared.deploy import commands
+from shared.deploy.permissions import PermissionGrantError
 from shared.goto.token_store import KeyVaultRefreshTokenStore
+from shared.ops import InvalidInput
 from shared.settings import Settings
 
 from .test_permissions import MSI, FakeGraph
@@ -84,13 +86,15 @@ async def test_authorize_to_key_vault_with_the_client_secret(make_goto_emulator,
     assert DEFAULT_CLIENT_SECRET not in shown
 
 
-async def test_authorize_refuses_what_it_cannot_do(tmp_path, capsys):
+async def test_authorize_refuses_what_it_cannot_do(tmp_path):
     console, _ = output()
-    assert await commands.cmd_authorize(Settings(), parse("authorize"), console) == 2
-    assert "GOTO_CLIENT_ID" in capsys.readouterr().err
+    with pytest.raises(InvalidInput, match="GOTO_CLIENT_ID") as info:
+        await commands.cmd_authorize(Settings(), parse("authorize"), console)
+    assert info.value.exit_code == 2
     local = Settings(goto_client_id="c", goto_client_secret="s", goto_refresh_token_file=str(tmp_path / "t"))
-    assert await commands.cmd_authorize(local, parse("authorize", "--store-client-secret"), console) == 2
-    assert "KEY_VAULT_URL" in capsys.readouterr().err
+    with pytest.raises(InvalidInput, match="KEY_VAULT_URL") as info:
+        await commands.cmd_authorize(local, parse("authorize", "--store-client-secret"), console)
+    assert info.value.exit_code == 2
 
 
 async def test_grant_permissions_command(monkeypatch, capsys):
@@ -117,7 +121,9 @@ async def test_grant_permissions_command(monkeypatch, capsys):
     ]
     assert Credential.closed
     args = parse("grant-permissions", "--principal-id", "not-a-guid")
-    assert await commands.cmd_grant_permissions(Settings(), args, console) == 2
+    with pytest.raises(PermissionGrantError, match="a GUID") as info:
+        await commands.cmd_grant_permissions(Settings(), args, console)
+    assert info.value.exit_code == 2
 
 
 async def test_authorizing_again_takes_the_client_secret_from_the_vault(make_goto_emulator, browser, monkeypatch):
@@ -135,7 +141,7 @@ async def test_authorizing_again_takes_the_client_secret_from_the_vault(make_got
 
 
 def test_gotosync_authorize_through_the_command_line(make_goto_emulator, tmp_path, browser, monkeypatch, capsys):
-    from shared.cli import main
+    from cli.main import main
 
     goto = make_goto_emulator(rate_limit=0)
     for name, value in {

@@ -18,6 +18,7 @@ from msgraph import GraphRequestAdapter, GraphServiceClient
 from shared.deploy.permissions import (
     DEFAULT_PERMISSIONS,
     MICROSOFT_GRAPH_APP_ID,
+    GrantRefused,
     PermissionGrantError,
     build_assignment,
     grant_permissions,
@@ -123,6 +124,23 @@ async def test_unknown_or_delegated_only_permissions_are_refused_before_any_writ
     assert graph.posts() == []
     with pytest.raises(PermissionGrantError, match="object \\(principal\\) id"):
         await grant_permissions(graph.client(), "func-gotosync-abc")
+
+
+async def test_a_grant_graph_refuses_says_who_may_make_it():
+    graph = FakeGraph()
+    answer = graph.handler
+
+    def refuse_writes(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            graph.requests.append(request)
+            error = {"code": "Authorization_RequestDenied", "message": "Insufficient privileges"}
+            return httpx.Response(403, json={"error": error})
+        return answer(request)
+
+    graph.handler = refuse_writes  # type: ignore[method-assign]
+    with pytest.raises(GrantRefused, match=r"refused the grant \(HTTP 403\)") as info:
+        await grant_permissions(graph.client(), MSI)
+    assert info.value.exit_code == 5 and "Privileged Role Administrator" in info.value.fix
 
 
 def test_the_request_msgraph_sdk_builds():

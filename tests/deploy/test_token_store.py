@@ -18,8 +18,8 @@ from azure.core.exceptions import (
     ServiceRequestError,
 )
 
+from cli.main import main as cli_main
 from emulators.goto import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PAT
-from shared.cli import main as cli_main
 from shared.entra.graph import StaticTokenCredential
 from shared.goto import AuthError, OAuthTokenProvider, StaticTokenProvider
 from shared.goto.token_store import (
@@ -237,7 +237,7 @@ async def test_a_non_grant_error_is_not_retried_with_another_token(make_goto_emu
 
 def test_importing_the_runtime_loads_neither_key_vault_nor_telemetry():
     code = (
-        "import sys, shared.runtime, shared.telemetry, shared.cli\n"
+        "import sys, shared.runtime, shared.telemetry, cli.main\n"
         "bad = [m for m in sys.modules if m.startswith(('azure.keyvault', 'azure.monitor'))]\n"
         "assert not bad, bad\n"
     )

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from shared.cli import main, parse_since
+from cli.main import main, parse_since
+from shared.settings import SETTINGS
 from tests.fixtures.world import World
 from tests.functions.test_sync_timer import settings_env
 
@@ -65,6 +66,19 @@ def test_a_wrong_setting_is_named(monkeypatch: pytest.MonkeyPatch, capsys: pytes
     monkeypatch.setenv("DELETION_THRESHOLD", "lots")
     assert main(["status"]) == 2
     assert "DELETION_THRESHOLD" in capsys.readouterr().err
+
+
+def test_settings_lists_every_declared_setting_even_when_one_is_wrong(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DELETION_THRESHOLD", "lots")  # what an admin may be trying to fix
+    code, listed = run(capsys, "settings", "--json")
+    assert code == 0
+    assert [s["variable"] for s in listed] == [s.env for s in SETTINGS.values()]
+    flag = next(s for s in listed if s["variable"] == "PROVISION_GROUPS")
+    assert flag["type"] == "bool" and flag["default"] == "false" and flag["accepts"] == "true/false"
+    code, text = run(capsys, "settings")
+    assert code == 0 and all(s.env in text for s in SETTINGS.values())
 
 
 def test_since_accepts_durations_and_iso_times() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.cli import main
+from cli.main import main
 from shared.mapping import builtin
 from tests.fixtures.world import World
 

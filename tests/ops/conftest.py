@@ -13,8 +13,8 @@ import azure.functions as func
 import pytest
 
 import function_app
+from cli.main import main
 from emulators.functions_host import app_functions
-from shared.cli import main
 from tests.fixtures.world import World
 from tests.functions.test_sync_timer import settings_env
 

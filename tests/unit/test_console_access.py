@@ -133,16 +133,16 @@ def test_without_app_service_authentication_the_console_is_closed_even_to_a_perf
     for env in ({}, {"WEBSITE_AUTH_ENABLED": "False"}, {"WEBSITE_AUTH_ENABLED": ""}):
         with pytest.raises(ConsoleClosed) as caught:
             authorize(headers, env)
-        assert caught.value.status == 503 and "App Service Authentication" in caught.value.fix
+        assert caught.value.http_status == 503 and "App Service Authentication" in caught.value.fix
 
 
 def test_nobody_signed_in_is_401_and_a_user_without_the_role_is_403() -> None:
     with pytest.raises(Unauthenticated) as nobody:
         authorize({}, ON)
-    assert nobody.value.status == 401
+    assert nobody.value.http_status == 401
     with pytest.raises(Forbidden) as reader:
         authorize({"x-ms-client-principal": encode(easy_auth_principal(roles=("Gotosync.Reader",)))}, ON)
-    assert reader.value.status == 403 and ADMIN_ROLE in str(reader.value) and ADMIN_ROLE in reader.value.fix
+    assert reader.value.http_status == 403 and ADMIN_ROLE in str(reader.value) and ADMIN_ROLE in reader.value.fix
 
 
 def test_an_admin_is_let_in() -> None:

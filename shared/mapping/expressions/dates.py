@@ -8,6 +8,7 @@ separators). The server's "local" time zone is taken to be UTC, as it is for Azu
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
@@ -287,6 +288,62 @@ def _offset_parts(value: datetime) -> tuple[str, int, int] | None:
     return sign, hours, mins
 
 
+def _number(number: int, n: int) -> str:
+    return str(number) if n == 1 else f"{number:02d}"
+
+
+def _number_or_name(number: int, n: int, name: str) -> str:
+    """`d`/`M`: the number; `dd`/`MM`: two digits; `ddd`/`MMM`: the short name; more: the name."""
+    if n <= 2:
+        return _number(number, n)
+    return name[:3] if n == 3 else name
+
+
+def _format_year(value: datetime, n: int) -> str:
+    if n == 1:
+        return str(value.year % 100)
+    if n == 2:
+        return f"{value.year % 100:02d}"
+    return str(value.year).zfill(n)
+
+
+def _format_k(value: datetime, n: int) -> str:
+    parts = _offset_parts(value)
+    if parts is None:
+        return ""
+    if value.tzinfo is UTC:
+        return "Z"
+    return f"{parts[0]}{parts[1]:02d}:{parts[2]:02d}"
+
+
+def _format_z(value: datetime, n: int) -> str:
+    sign, hours, mins = _offset_parts(value) or ("+", 0, 0)
+    return f"{sign}{hours}" if n == 1 else f"{sign}{hours:02d}" if n == 2 else f"{sign}{hours:02d}:{mins:02d}"
+
+
+def _format_ampm(value: datetime, n: int) -> str:
+    ampm = "AM" if value.hour < 12 else "PM"
+    return ampm[0] if n == 1 else ampm
+
+
+# Specifier character -> (the value, the run's length) -> its text.
+_FORMATTERS: dict[str, Callable[[datetime, int], str]] = {
+    "d": lambda v, n: _number_or_name(v.day, n, DAYS[v.weekday()]),
+    "f": lambda v, n: f"{v.microsecond:06d}0"[:n],
+    "F": lambda v, n: f"{v.microsecond:06d}0"[:n].rstrip("0"),
+    "g": lambda v, n: "A.D.",
+    "h": lambda v, n: _number(v.hour % 12 or 12, n),
+    "H": lambda v, n: _number(v.hour, n),
+    "K": _format_k,
+    "m": lambda v, n: _number(v.minute, n),
+    "M": lambda v, n: _number_or_name(v.month, n, MONTHS[v.month - 1]),
+    "s": lambda v, n: _number(v.second, n),
+    "t": _format_ampm,
+    "y": _format_year,
+    "z": _format_z,
+}
+
+
 def dotnet_format(value: datetime, fmt: str) -> str:
     """Formats like .NET's DateTime.ToString(fmt, CultureInfo.InvariantCulture)."""
     out: list[str] = []
@@ -294,74 +351,50 @@ def dotnet_format(value: datetime, fmt: str) -> str:
         if kind == "lit":
             out.append(text)
             continue
-        c, n = text[0], len(text)
-        offset = _offset_parts(value) or ("+", 0, 0)
-        if c == "d":
-            out.append(
-                str(value.day)
-                if n == 1
-                else f"{value.day:02d}"
-                if n == 2
-                else DAYS[value.weekday()][:3]
-                if n == 3
-                else DAYS[value.weekday()]
-            )
-        elif c in "fF":
-            digits = f"{value.microsecond:06d}0"[:n]
-            if c == "F":
-                digits = digits.rstrip("0")
-                if not digits and out and out[-1].endswith("."):
-                    out[-1] = out[-1][:-1]
-            out.append(digits)
-        elif c == "g":
-            out.append("A.D.")
-        elif c == "h":
-            hour = value.hour % 12 or 12
-            out.append(str(hour) if n == 1 else f"{hour:02d}")
-        elif c == "H":
-            out.append(str(value.hour) if n == 1 else f"{value.hour:02d}")
-        elif c == "K":
-            parts = _offset_parts(value)
-            if parts is None:
-                out.append("")
-            elif value.tzinfo is UTC:
-                out.append("Z")
-            else:
-                out.append(f"{parts[0]}{parts[1]:02d}:{parts[2]:02d}")
-        elif c == "m":
-            out.append(str(value.minute) if n == 1 else f"{value.minute:02d}")
-        elif c == "M":
-            out.append(
-                str(value.month)
-                if n == 1
-                else f"{value.month:02d}"
-                if n == 2
-                else MONTHS[value.month - 1][:3]
-                if n == 3
-                else MONTHS[value.month - 1]
-            )
-        elif c == "s":
-            out.append(str(value.second) if n == 1 else f"{value.second:02d}")
-        elif c == "t":
-            ampm = "AM" if value.hour < 12 else "PM"
-            out.append(ampm[0] if n == 1 else ampm)
-        elif c == "y":
-            if n == 1:
-                out.append(str(value.year % 100))
-            elif n == 2:
-                out.append(f"{value.year % 100:02d}")
-            else:
-                out.append(str(value.year).zfill(n))
-        elif c == "z":
-            sign, hours, mins = offset
-            out.append(
-                f"{sign}{hours}" if n == 1 else f"{sign}{hours:02d}" if n == 2 else f"{sign}{hours:02d}:{mins:02d}"
-            )
+        piece = _FORMATTERS[text[0]](value, len(text))
+        if text[0] == "F" and not piece and out and out[-1].endswith("."):
+            out[-1] = out[-1][:-1]  # F: no digits left, and no decimal point before them either
+        out.append(piece)
     return "".join(out)
 
 
 _NAMES = "|".join(MONTHS + tuple(m[:3] for m in MONTHS))
 _DAY_NAMES = "|".join(DAYS + tuple(d[:3] for d in DAYS))
+
+
+def _parse_year(c: str, n: int) -> tuple[str, str]:
+    body = r"\d{1,4}" if n == 1 else r"\d{2}" if n == 2 else r"\d{3,4}" if n == 3 else rf"\d{{{n}}}"
+    return body, "yy" if n <= 2 else "y"
+
+
+def _parse_number_or_name(names: str, short_key: str, long_key: str) -> Callable[[str, int], tuple[str, str]]:
+    def parse(c: str, n: int) -> tuple[str, str]:
+        body = r"\d{1,2}" if n == 1 else r"\d{2}" if n == 2 else names
+        return body, short_key if n <= 2 else long_key
+
+    return parse
+
+
+def _parse_offset(c: str, n: int) -> tuple[str, str]:
+    return (r"[+-]\d{1,2}" if n == 1 else r"[+-]\d{2}" if n == 2 else r"[+-]\d{2}:\d{2}"), "z"
+
+
+# Specifier character -> (it, the run's length) -> (the regular expression of its text, the field it gives).
+_PARSERS: dict[str, Callable[[str, int], tuple[str, str]]] = {
+    "y": _parse_year,
+    "M": _parse_number_or_name(_NAMES, "M", "MMM"),
+    "d": _parse_number_or_name(_DAY_NAMES, "d", "ddd"),
+    **dict.fromkeys("hHms", lambda c, n: (r"\d{1,2}" if n == 1 else r"\d{2}", c)),
+    "f": lambda c, n: (rf"\d{{{n}}}", "f"),
+    "F": lambda c, n: (rf"\d{{0,{n}}}", "f"),
+    "t": lambda c, n: ("[AP]" if n == 1 else "AM|PM", "t"),
+    "z": _parse_offset,
+    "K": lambda c, n: (r"Z|[+-]\d{2}:\d{2}|", "z"),
+}
+
+
+def _parse_era(c: str, n: int) -> tuple[str, str]:
+    return r"A\.D\.|AD", "g"
 
 
 @lru_cache(maxsize=256)
@@ -374,35 +407,9 @@ def _parse_regex(fmt: str) -> tuple[re.Pattern[str], tuple[str, ...], bool]:
             parts.append(re.escape(text))
             literal_z = literal_z or "Z" in text
             continue
-        c, n = text[0], len(text)
-        name = f"g{len(groups)}"
-        if c == "y":
-            body = r"\d{1,4}" if n == 1 else r"\d{2}" if n == 2 else r"\d{3,4}" if n == 3 else rf"\d{{{n}}}"
-            key = "yy" if n <= 2 else "y"
-        elif c == "M":
-            body = r"\d{1,2}" if n == 1 else r"\d{2}" if n == 2 else _NAMES
-            key = "M" if n <= 2 else "MMM"
-        elif c == "d":
-            body = r"\d{1,2}" if n == 1 else r"\d{2}" if n == 2 else _DAY_NAMES
-            key = "d" if n <= 2 else "ddd"
-        elif c in "hHms":
-            body = r"\d{1,2}" if n == 1 else r"\d{2}"
-            key = c
-        elif c == "f":
-            body, key = rf"\d{{{n}}}", "f"
-        elif c == "F":
-            body, key = rf"\d{{0,{n}}}", "f"
-        elif c == "t":
-            body, key = ("[AP]" if n == 1 else "AM|PM"), "t"
-        elif c == "z":
-            body = r"[+-]\d{1,2}" if n == 1 else r"[+-]\d{2}" if n == 2 else r"[+-]\d{2}:\d{2}"
-            key = "z"
-        elif c == "K":
-            body, key = r"Z|[+-]\d{2}:\d{2}|", "z"
-        else:  # g
-            body, key = r"A\.D\.|AD", "g"
+        body, key = _PARSERS.get(text[0], _parse_era)(text[0], len(text))
         # atomic: .NET parses left to right without backtracking, and so no format can make this slow
-        parts.append(f"(?P<{name}>(?>{body}))")
+        parts.append(f"(?P<g{len(groups)}>(?>{body}))")
         groups.append(key)
     return re.compile("".join(parts), re.IGNORECASE), tuple(groups), literal_z
 
@@ -410,6 +417,16 @@ def _parse_regex(fmt: str) -> tuple[re.Pattern[str], tuple[str, ...], bool]:
 def dotnet_parse(text: str, fmt: str, now: datetime, function: str = "FormatDateTime") -> datetime:
     """Parses like .NET's DateTime.ParseExact with the invariant culture and leading/trailing
     white space allowed. An offset in the input (z, zzz, K, or a literal Z) is kept."""
+    found, literal_z = _parse_fields(text, fmt, function)
+    try:
+        return _date_from_fields(found, literal_z, now)
+    except (ValueError, OverflowError, StopIteration) as e:
+        raise _fail(f"{text!r} is not a valid date for {fmt!r}: {e}", function) from None
+
+
+def _parse_fields(text: str, fmt: str, function: str) -> tuple[dict[str, str], bool]:
+    """Each field the format's specifiers read from `text` (``y``, ``MMM``, ``h``, ...), and whether
+    the format holds a literal Z."""
     try:
         pattern, keys, literal_z = _parse_regex(fmt)
     except (ValueError, re.error) as e:
@@ -419,41 +436,48 @@ def dotnet_parse(text: str, fmt: str, now: datetime, function: str = "FormatDate
     m = pattern.fullmatch(text.strip())
     if not m:
         raise _fail(f"{text!r} does not match the input format {fmt!r}", function)
-    found: dict[str, str] = {}
-    for index, key in enumerate(keys):
-        found[key] = m.group(f"g{index}")
-    try:
-        if "y" in found:
-            year = int(found["y"])
-        elif "yy" in found:
-            two = int(found["yy"])
-            century = _TWO_DIGIT_YEAR_MAX // 100 * 100
-            year = century + two if century + two <= _TWO_DIGIT_YEAR_MAX else century - 100 + two
-        else:
-            year = None
-        if "MMM" in found:
-            name = found["MMM"].lower()
-            month = next(i + 1 for i, full in enumerate(MONTHS) if full.lower().startswith(name[:3]))
-        else:
-            month = int(found["M"]) if "M" in found else None
-        day = int(found["d"]) if "d" in found else None
-        if year is None and month is None and day is None:
-            year, month, day = now.year, now.month, now.day
-        hour = int(found.get("H") or found.get("h") or 0)
-        ampm = (found.get("t") or "").upper()
-        if ampm:
-            hour = hour % 12 + (12 if ampm.startswith("P") else 0)
-        fraction = (found.get("f") or "").ljust(6, "0")[:6]
-        tz = _offset(found["z"]) if found.get("z") else (UTC if literal_z else None)
-        return datetime(
-            year or 1,
-            month or 1,
-            day or 1,
-            hour,
-            int(found.get("m") or 0),
-            int(found.get("s") or 0),
-            int(fraction or 0),
-            tzinfo=tz,
-        )
-    except (ValueError, OverflowError, StopIteration) as e:
-        raise _fail(f"{text!r} is not a valid date for {fmt!r}: {e}", function) from None
+    return {key: m.group(f"g{index}") for index, key in enumerate(keys)}, literal_z
+
+
+def _year(found: dict[str, str]) -> int | None:
+    if "y" in found:
+        return int(found["y"])
+    if "yy" in found:
+        two = int(found["yy"])
+        century = _TWO_DIGIT_YEAR_MAX // 100 * 100
+        return century + two if century + two <= _TWO_DIGIT_YEAR_MAX else century - 100 + two
+    return None
+
+
+def _month(found: dict[str, str]) -> int | None:
+    if "MMM" in found:
+        name = found["MMM"].lower()
+        return next(i + 1 for i, full in enumerate(MONTHS) if full.lower().startswith(name[:3]))
+    return int(found["M"]) if "M" in found else None
+
+
+def _hour(found: dict[str, str]) -> int:
+    hour = int(found.get("H") or found.get("h") or 0)
+    ampm = (found.get("t") or "").upper()
+    if ampm:
+        hour = hour % 12 + (12 if ampm.startswith("P") else 0)
+    return hour
+
+
+def _date_from_fields(found: dict[str, str], literal_z: bool, now: datetime) -> datetime:
+    year, month = _year(found), _month(found)
+    day = int(found["d"]) if "d" in found else None
+    if year is None and month is None and day is None:
+        year, month, day = now.year, now.month, now.day
+    fraction = (found.get("f") or "").ljust(6, "0")[:6]
+    tz = _offset(found["z"]) if found.get("z") else (UTC if literal_z else None)
+    return datetime(
+        year or 1,
+        month or 1,
+        day or 1,
+        _hour(found),
+        int(found.get("m") or 0),
+        int(found.get("s") or 0),
+        int(fraction or 0),
+        tzinfo=tz,
+    )

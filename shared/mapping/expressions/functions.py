@@ -543,74 +543,91 @@ def _replace(
     template: Any = MISSING,
 ) -> Any:
     """Replace's documented forms, chosen by which parameters are given (see docs/mappings.md)."""
-    name = "Replace"
-
-    def text(value: Any, what: str) -> str:
-        return to_text(value, name, what)
-
     has_old, has_pattern, has_group = _given(old), _given(pattern), _given(group)
-    has_replacement, has_attribute, has_template = _given(replacement), _given(replacement_attribute), _given(template)
-    if has_pattern and has_group and has_attribute and not has_replacement:
-        if not is_null_or_empty(source):
-            return source
-        if is_null_or_empty(replacement_attribute):
-            return None
-        subject = text(replacement_attribute, "replacementAttributeName")
-        regex = _regex(text(pattern, "regexPattern"))
-        try:
-            match = regex.search(subject)
-        except RegexRefused as e:
-            raise _fail(name, str(e)) from None
-        group_name = text(group, "regexGroupName")
-        if match is None:
-            return None
-        try:
-            return match.group(group_name)
-        except IndexError:
-            raise _fail(name, f"the pattern has no group named {group_name!r}") from None
+    has_replacement = _given(replacement)
+    if has_pattern and has_group and _given(replacement_attribute) and not has_replacement:
+        return _replace_from_attribute(source, pattern, group, replacement_attribute)
     if is_null(source):
         return None
-    subject = text(source, "source")
-    if has_old and has_template and not has_pattern:
-        if is_null(template) or is_null(old):
-            return None
-        return text(template, "template").replace(text(old, "oldValue"), subject) if text(old, "oldValue") else None
+    subject = _replace_text(source, "source")
+    if has_old and _given(template) and not has_pattern:
+        return _replace_in_template(subject, old, template)
     if has_old and not has_pattern:
         if not has_replacement:
-            raise _fail(name, "oldValue needs a replacementValue or a template")
-        old_text = text(old, "oldValue") if not is_null(old) else ""
-        new_text = "" if is_null(replacement) else text(replacement, "replacementValue")
+            raise _fail(_REPLACE, "oldValue needs a replacementValue or a template")
+        old_text = _replace_text(old, "oldValue") if not is_null(old) else ""
+        new_text = "" if is_null(replacement) else _replace_text(replacement, "replacementValue")
         return subject.replace(old_text, new_text) if old_text else subject
     if has_pattern:
-        regex = _regex(text(pattern, "regexPattern"))
+        regex = _regex(_replace_text(pattern, "regexPattern"))
         if not has_replacement:
             raise _fail(
-                name, "regexPattern needs a replacementValue (or a regexGroupName and replacementAttributeName)"
+                _REPLACE, "regexPattern needs a replacementValue (or a regexGroupName and replacementAttributeName)"
             )
-        new_text = "" if is_null(replacement) else text(replacement, "replacementValue")
+        new_text = "" if is_null(replacement) else _replace_text(replacement, "replacementValue")
         if has_group:
-            group_name = text(group, "regexGroupName")
-            if group_name not in regex.compiled.groupindex:
-                raise _fail(name, f"the pattern has no group named {group_name!r}")
-            try:
-                matches = regex.finditer(subject)
-            except RegexRefused as e:
-                raise _fail(name, str(e)) from None
-            out, last = [], 0
-            for m in matches:
-                start, end = m.span(group_name)
-                if start < 0 or start < last:
-                    continue
-                out.append(subject[last:start])
-                out.append(new_text)
-                last = end
-            out.append(subject[last:])
-            return "".join(out)
-        try:
-            return regex.sub(lambda m: expand_dotnet(m, new_text), subject)
-        except RegexRefused as e:
-            raise _fail(name, str(e)) from None
-    raise _fail(name, "give oldValue or regexPattern (see the documented forms)")
+            return _replace_group(subject, regex, _replace_text(group, "regexGroupName"), new_text)
+        return _guarded(lambda: regex.sub(lambda m: expand_dotnet(m, new_text), subject))
+    raise _fail(_REPLACE, "give oldValue or regexPattern (see the documented forms)")
+
+
+_REPLACE = "Replace"
+
+
+def _replace_text(value: Any, what: str) -> str:
+    return to_text(value, _REPLACE, what)
+
+
+def _guarded(run: Callable[[], Any]) -> Any:
+    """`run()`, with the regular expression guard's refusal as Replace's error."""
+    try:
+        return run()
+    except RegexRefused as e:
+        raise _fail(_REPLACE, str(e)) from None
+
+
+def _replace_from_attribute(source: Any, pattern: Any, group: Any, replacement_attribute: Any) -> Any:
+    """The source when it has a value; else the named group of the pattern's first match in the
+    replacement attribute."""
+    if not is_null_or_empty(source):
+        return source
+    if is_null_or_empty(replacement_attribute):
+        return None
+    subject = _replace_text(replacement_attribute, "replacementAttributeName")
+    regex = _regex(_replace_text(pattern, "regexPattern"))
+    match = _guarded(lambda: regex.search(subject))
+    group_name = _replace_text(group, "regexGroupName")
+    if match is None:
+        return None
+    try:
+        return match.group(group_name)
+    except IndexError:
+        raise _fail(_REPLACE, f"the pattern has no group named {group_name!r}") from None
+
+
+def _replace_in_template(subject: str, old: Any, template: Any) -> str | None:
+    """The template with oldValue replaced by the source."""
+    if is_null(template) or is_null(old):
+        return None
+    old_text = _replace_text(old, "oldValue")
+    return _replace_text(template, "template").replace(old_text, subject) if old_text else None
+
+
+def _replace_group(subject: str, regex: GuardedRegex, group_name: str, new_text: str) -> str:
+    """Only the named group of each match replaced."""
+    if group_name not in regex.compiled.groupindex:
+        raise _fail(_REPLACE, f"the pattern has no group named {group_name!r}")
+    matches = _guarded(lambda: regex.finditer(subject))
+    out, last = [], 0
+    for m in matches:
+        start, end = m.span(group_name)
+        if start < 0 or start < last:
+            continue
+        out.append(subject[last:start])
+        out.append(new_text)
+        last = end
+    out.append(subject[last:])
+    return "".join(out)
 
 
 def _select_unique_value(ev: Evaluator, nodes: tuple[Any, ...]) -> Any:

@@ -87,74 +87,89 @@ def _tokens(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     i, n = 0, len(text)
     while i < n:
-        c = text[i]
-        if c.isspace():
+        if text[i].isspace():
             i += 1
-        elif c == '"':
-            start, i = i, i + 1
-            chars: list[str] = []
-            while True:
-                if i >= n:
-                    raise ExpressionSyntaxError('unterminated string (missing closing ")', start, text)
-                c = text[i]
-                if c == "\\" and i + 1 < n and text[i + 1] in '"\\':
-                    chars.append(text[i + 1])
-                    i += 2
-                elif c == '"':
-                    i += 1
-                    break
-                else:
-                    chars.append(c)
-                    i += 1
-            tokens.append(_Token("string", text[start:i], start, "".join(chars)))
-        elif c == "[":
-            end = text.find("]", i + 1)
-            if end < 0:
-                raise ExpressionSyntaxError("unterminated attribute reference (missing ])", i, text)
-            name = text[i + 1 : end].strip()
-            if not ATTRIBUTE_NAME.match(name):
-                raise ExpressionSyntaxError(
-                    f"{name!r} is not an attribute name (letters, digits and _, with one optional .sub-property)",
-                    i + 1,
-                    text,
-                )
-            tokens.append(_Token("attr", text[i : end + 1], i, name))
-            i = end + 1
-        elif c in _DIGITS or (c == "-" and i + 1 < n and text[i + 1] in _DIGITS):
-            m = _NUMBER.match(text, i)
-            if m is None:  # pragma: no cover - the branch condition guarantees a digit
-                raise ExpressionSyntaxError("bad number", i, text)
-            digits = m.group(0)
-            if len(digits.replace("-", "").replace(".", "")) > MAX_NUMBER_DIGITS:
-                raise ExpressionSyntaxError(f"number longer than {MAX_NUMBER_DIGITS} digits", i, text)
-            value: Any = float(digits) if "." in digits else int(digits)
-            tokens.append(_Token("number", digits, i, value))
-            i = m.end()
-        elif c == "&" and text[i + 1 : i + 2] in ("H", "h"):
-            m = _HEX.match(text, i)
-            if not m:
-                raise ExpressionSyntaxError("&H must be followed by hexadecimal digits", i, text)
-            if len(m.group(1)) > 16:
-                raise ExpressionSyntaxError("hexadecimal number longer than 16 digits", i, text)
-            tokens.append(_Token("number", m.group(0), i, int(m.group(1), 16)))
-            i = m.end()
-        elif c in _NAME_START:
-            m = _NAME.match(text, i)
-            if m is None:  # pragma: no cover - the branch condition guarantees a letter
-                raise ExpressionSyntaxError(f"unexpected character {c!r}", i, text)
-            tokens.append(_Token("name", m.group(0), i))
-            i = m.end()
-        elif c in "(),":
-            tokens.append(_Token(c, c, i))
-            i += 1
-        elif c in "<>=":
-            op = next(o for o in COMPARISONS if text.startswith(o, i))
-            tokens.append(_Token("op", op, i))
-            i += len(op)
-        else:
-            raise ExpressionSyntaxError(f"unexpected character {c!r}", i, text)
+            continue
+        token = _token_at(text, i)
+        tokens.append(token)
+        i = token.pos + len(token.text)  # every token is the text it was read from
     tokens.append(_Token("end", "", n))
     return tokens
+
+
+def _token_at(text: str, i: int) -> _Token:
+    """The token that starts at ``text[i]`` (not a blank)."""
+    c = text[i]
+    if c == '"':
+        return _string_at(text, i)
+    if c == "[":
+        return _attribute_at(text, i)
+    if c in _DIGITS or (c == "-" and text[i + 1 : i + 2] in _DIGITS):
+        return _number_at(text, i)
+    if c == "&" and text[i + 1 : i + 2] in ("H", "h"):
+        return _hex_at(text, i)
+    if c in _NAME_START:
+        m = _NAME.match(text, i)
+        if m is None:  # pragma: no cover - the branch condition guarantees a letter
+            raise ExpressionSyntaxError(f"unexpected character {c!r}", i, text)
+        return _Token("name", m.group(0), i)
+    if c in "(),":
+        return _Token(c, c, i)
+    if c in "<>=":
+        return _Token("op", next(o for o in COMPARISONS if text.startswith(o, i)), i)
+    raise ExpressionSyntaxError(f"unexpected character {c!r}", i, text)
+
+
+def _string_at(text: str, start: int) -> _Token:
+    """A string literal: ``\\"`` and ``\\\\`` are escapes, any other backslash is kept."""
+    i, n = start + 1, len(text)
+    chars: list[str] = []
+    while True:
+        if i >= n:
+            raise ExpressionSyntaxError('unterminated string (missing closing ")', start, text)
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in '"\\':
+            chars.append(text[i + 1])
+            i += 2
+        elif c == '"':
+            return _Token("string", text[start : i + 1], start, "".join(chars))
+        else:
+            chars.append(c)
+            i += 1
+
+
+def _attribute_at(text: str, i: int) -> _Token:
+    end = text.find("]", i + 1)
+    if end < 0:
+        raise ExpressionSyntaxError("unterminated attribute reference (missing ])", i, text)
+    name = text[i + 1 : end].strip()
+    if not ATTRIBUTE_NAME.match(name):
+        raise ExpressionSyntaxError(
+            f"{name!r} is not an attribute name (letters, digits and _, with one optional .sub-property)",
+            i + 1,
+            text,
+        )
+    return _Token("attr", text[i : end + 1], i, name)
+
+
+def _number_at(text: str, i: int) -> _Token:
+    m = _NUMBER.match(text, i)
+    if m is None:  # pragma: no cover - the branch condition guarantees a digit
+        raise ExpressionSyntaxError("bad number", i, text)
+    digits = m.group(0)
+    if len(digits.replace("-", "").replace(".", "")) > MAX_NUMBER_DIGITS:
+        raise ExpressionSyntaxError(f"number longer than {MAX_NUMBER_DIGITS} digits", i, text)
+    value: Any = float(digits) if "." in digits else int(digits)
+    return _Token("number", digits, i, value)
+
+
+def _hex_at(text: str, i: int) -> _Token:
+    m = _HEX.match(text, i)
+    if not m:
+        raise ExpressionSyntaxError("&H must be followed by hexadecimal digits", i, text)
+    if len(m.group(1)) > 16:
+        raise ExpressionSyntaxError("hexadecimal number longer than 16 digits", i, text)
+    return _Token("number", m.group(0), i, int(m.group(1), 16))
 
 
 class _Parser:

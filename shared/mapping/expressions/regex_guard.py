@@ -129,46 +129,60 @@ class _Shape:
     alternatives: int = 1
 
 
+_BACKREFERENCES = frozenset(
+    {"GROUPREF", "GROUPREF_EXISTS", "GROUPREF_IGNORE", "GROUPREF_LOC_IGNORE", "GROUPREF_UNI_IGNORE"}
+)
+_REPEATS = frozenset({"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"})
+
+
 def _analyse(items: Any, shape: _Shape, inside_repeat: bool) -> bool:
     """Walks the parsed pattern; returns whether it holds a variable quantifier or an alternation."""
     risky = False
     for op, av in items:  # a SubPattern: (opcode, argument) pairs
-        name = str(op)
-        if name in ("GROUPREF", "GROUPREF_EXISTS", "GROUPREF_IGNORE", "GROUPREF_LOC_IGNORE", "GROUPREF_UNI_IGNORE"):
-            raise RegexRefused("backreferences and conditional groups are not supported")
-        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            low, high, body = av
-            variable = low != high
-            repeated = high == MAXREPEAT or high > 1
-            inner = _analyse(body, shape, inside_repeat or repeated)
-            if repeated and inner:
-                raise RegexRefused(
-                    "a repeated group contains another variable quantifier or an alternation "
-                    "(nested quantifiers can backtrack for ever)"
-                )
-            if variable:
-                shape.choices.append(MAX_SUBJECT + 1 if high == MAXREPEAT else high - low + 1)
-                risky = True
-            risky = risky or inner
-        elif name == "BRANCH":
-            branches = av[1]
-            if inside_repeat:
-                raise RegexRefused(
-                    "a repeated group contains an alternation (use a character class such as [ab] instead)"
-                )
-            shape.alternatives *= len(branches)
-            if shape.alternatives > MAX_ALTERNATIVES:
-                raise RegexRefused("too many alternations")
-            for branch in branches:
-                _analyse(branch, shape, inside_repeat)
-            risky = True
-        elif name == "SUBPATTERN":
-            risky = _analyse(av[-1], shape, inside_repeat) or risky
-        elif name in ("ASSERT", "ASSERT_NOT"):
-            risky = _analyse(av[1], shape, inside_repeat) or risky
-        elif name == "ATOMIC_GROUP":
-            risky = _analyse(av, shape, inside_repeat) or risky
+        risky = _analyse_item(str(op), av, shape, inside_repeat) or risky
     return risky
+
+
+def _analyse_item(name: str, av: Any, shape: _Shape, inside_repeat: bool) -> bool:
+    if name in _BACKREFERENCES:
+        raise RegexRefused("backreferences and conditional groups are not supported")
+    if name in _REPEATS:
+        return _analyse_repeat(av, shape, inside_repeat)
+    if name == "BRANCH":
+        return _analyse_branch(av[1], shape, inside_repeat)
+    if name == "SUBPATTERN":
+        return _analyse(av[-1], shape, inside_repeat)
+    if name in ("ASSERT", "ASSERT_NOT"):
+        return _analyse(av[1], shape, inside_repeat)
+    if name == "ATOMIC_GROUP":
+        return _analyse(av, shape, inside_repeat)
+    return False
+
+
+def _analyse_repeat(av: Any, shape: _Shape, inside_repeat: bool) -> bool:
+    low, high, body = av
+    variable = low != high
+    repeated = high == MAXREPEAT or high > 1
+    inner = _analyse(body, shape, inside_repeat or repeated)
+    if repeated and inner:
+        raise RegexRefused(
+            "a repeated group contains another variable quantifier or an alternation "
+            "(nested quantifiers can backtrack for ever)"
+        )
+    if variable:
+        shape.choices.append(MAX_SUBJECT + 1 if high == MAXREPEAT else high - low + 1)
+    return variable or inner
+
+
+def _analyse_branch(branches: Any, shape: _Shape, inside_repeat: bool) -> bool:
+    if inside_repeat:
+        raise RegexRefused("a repeated group contains an alternation (use a character class such as [ab] instead)")
+    shape.alternatives *= len(branches)
+    if shape.alternatives > MAX_ALTERNATIVES:
+        raise RegexRefused("too many alternations")
+    for branch in branches:
+        _analyse(branch, shape, inside_repeat)
+    return True
 
 
 @lru_cache(maxsize=512)

@@ -1,8 +1,9 @@
 """The deployment commands of the `gotosync` CLI: `authorize` (GoTo consent, refresh token into
 Key Vault or the local file) and `grant-permissions` (Graph app roles for the managed identity).
 
-shared/cli.py adds these parsers and dispatches to the handlers; heavy imports (msgraph, the Key
-Vault SDK) happen only when a command runs.
+cli/main.py adds these parsers and dispatches to the handlers; heavy imports (msgraph, the Key
+Vault SDK) happen only when a command runs. A refusal is raised as a gotosync error, which
+cli/main.py translates like every other (shared/errors.py).
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import json
 import sys
 import webbrowser
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
+from cli.render import print_authorized, print_grants, print_json
+from shared.ops import InvalidInput
 from shared.settings import Settings
 
 REQUIRED_SCOPES = ("identity:scim.org",)
@@ -64,7 +64,7 @@ def add_deploy_parsers(sub: Any) -> None:
         "--permission",
         action="append",
         default=[],
-        help="a Graph application permission (repeatable; default: the four gotosync needs)",
+        help="a Graph application permission (repeatable; default: the four gotosync need)",
     )
     grant.add_argument("--dry-run", action="store_true", help="show what would be granted")
     grant.add_argument("--json", action="store_true")
@@ -81,28 +81,21 @@ def _client_secret(settings: Settings) -> str:
     return ""
 
 
-async def cmd_authorize(settings: Settings, args: argparse.Namespace, console: Console) -> int:
-    from shared.goto.authorize import authorize
-    from shared.goto.errors import AuthError, GoToError
-    from shared.goto.token_store import CLIENT_SECRET_SECRET, KeyVaultRefreshTokenStore, refresh_token_store
+async def _secret_for(settings: Settings, args: argparse.Namespace, store: Any) -> str:
+    """The client secret: the setting, a prompt, or (authorizing again) the vault's copy."""
+    from shared.goto.token_store import CLIENT_SECRET_SECRET, KeyVaultRefreshTokenStore
 
-    client_id = args.client_id or settings.goto_client_id
-    if not client_id:
-        print("gotosync: authorize needs the OAuth client id: --client-id or GOTO_CLIENT_ID", file=sys.stderr)
-        return 2
-    store = refresh_token_store(settings)
     if args.store_client_secret and not isinstance(store, KeyVaultRefreshTokenStore):
-        print("gotosync: --store-client-secret needs KEY_VAULT_URL", file=sys.stderr)
-        await store.aclose()
-        return 2
+        raise InvalidInput("--store-client-secret", "needs KEY_VAULT_URL")
     secret = _client_secret(settings)
     if not secret and isinstance(store, KeyVaultRefreshTokenStore) and not args.store_client_secret:
         secret = await store.load_secret(CLIENT_SECRET_SECRET) or ""  # authorizing again: the vault has it
     if not secret:
-        print("gotosync: authorize needs the OAuth client secret: GOTO_CLIENT_SECRET (or a terminal)", file=sys.stderr)
-        await store.aclose()
-        return 2
+        raise InvalidInput("GOTO_CLIENT_SECRET", "authorize needs the OAuth client secret (or a terminal to ask it)")
+    return secret
 
+
+def _show_url(args: argparse.Namespace) -> Any:
     prompt = Console(stderr=True)  # stdout stays one JSON document with --json
 
     async def show(url: str) -> None:
@@ -111,7 +104,19 @@ async def cmd_authorize(settings: Settings, args: argparse.Namespace, console: C
         if not args.no_browser:
             await asyncio.to_thread(webbrowser.open, url)
 
+    return show
+
+
+async def cmd_authorize(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    from shared.goto.authorize import authorize
+    from shared.goto.token_store import CLIENT_SECRET_SECRET, refresh_token_store
+
+    client_id = args.client_id or settings.goto_client_id
+    if not client_id:
+        raise InvalidInput("--client-id", "authorize needs the OAuth client id: --client-id or GOTO_CLIENT_ID")
+    store = refresh_token_store(settings)
     try:
+        secret = await _secret_for(settings, args, store)
         result = await authorize(
             client_id,
             secret,
@@ -121,40 +126,29 @@ async def cmd_authorize(settings: Settings, args: argparse.Namespace, console: C
             scope=args.scope,
             port=args.port,
             wait_seconds=args.timeout,
-            show_url=show,
+            show_url=_show_url(args),
         )
         if args.store_client_secret:
-            assert isinstance(store, KeyVaultRefreshTokenStore)
-            await store.save_secret(CLIENT_SECRET_SECRET, secret)
-    except (AuthError, GoToError) as exc:
-        print(f"gotosync: authorize failed: {exc}", file=sys.stderr)
-        return 5
+            await store.save_secret(CLIENT_SECRET_SECRET, secret)  # type: ignore[attr-defined]
     finally:
         await store.aclose()
     scopes = (result.scope or "").split()
-    missing = [s for s in REQUIRED_SCOPES if scopes and s not in scopes]
     doc = {
         "principal": result.principal,
         "scopes": scopes,
         "storedIn": result.stored_in,
         "clientSecretStored": bool(args.store_client_secret),
-        "missingScopes": missing,
+        "missingScopes": [s for s in REQUIRED_SCOPES if scopes and s not in scopes],
     }
     if args.json:
-        print(json.dumps(doc, indent=2))
+        print_json(doc)
     else:
-        console.print(f"[green]GoTo authorized[/] by {escape(str(result.principal))}")
-        console.print(f"scopes: {escape(' '.join(scopes) or '(not reported)')}")
-        console.print(f"refresh token stored in {escape(result.stored_in)}")
-        if args.store_client_secret:
-            console.print(f"client secret stored as {CLIENT_SECRET_SECRET!r} in the same vault")
-        if missing:
-            console.print(f"[yellow]the token lacks {', '.join(missing)}: SCIM calls will be refused[/]")
+        print_authorized(console, doc, CLIENT_SECRET_SECRET)
     return 0
 
 
 async def cmd_grant_permissions(settings: Settings, args: argparse.Namespace, console: Console) -> int:
-    from shared.deploy.permissions import DEFAULT_PERMISSIONS, PermissionGrantError, grant_permissions
+    from shared.deploy.permissions import DEFAULT_PERMISSIONS, grant_permissions
     from shared.entra.graph import make_graph_client
 
     client, credential = make_graph_client(settings.graph_base_url, settings.graph_static_token)
@@ -162,26 +156,10 @@ async def cmd_grant_permissions(settings: Settings, args: argparse.Namespace, co
         grants = await grant_permissions(
             client, args.principal_id, args.permission or DEFAULT_PERMISSIONS, dry_run=args.dry_run
         )
-    except PermissionGrantError as exc:
-        print(f"gotosync: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        status = getattr(exc, "response_status_code", None)
-        if status in (401, 403):
-            print(
-                "gotosync: Microsoft Graph refused the grant: sign in (az login) as a Privileged Role Administrator "
-                f"or Global Administrator (HTTP {status})",
-                file=sys.stderr,
-            )
-            return 5
-        raise
     finally:
         await credential.close()
     if args.json:
-        print(json.dumps([g.__dict__ for g in grants], indent=2))
-        return 0
-    table = Table("permission", "app role id", "status")
-    for g in grants:
-        table.add_row(g.permission, g.app_role_id, g.status)
-    console.print(table)
+        print_json([g.__dict__ for g in grants])
+    else:
+        print_grants(console, grants)
     return 0
