@@ -13,9 +13,8 @@ escrowed); it never stops the others. Absence is turned into evidence by shared/
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +23,7 @@ from shared.engine.evidence import from_delta_removal, from_read
 from shared.engine.matching import GoToIndex, Owners, RemoteMatcher, match_in_index
 from shared.engine.plan import Match
 from shared.entra.reader import GraphReadError, GroupGone, MembershipChange
+from shared.fanout import bounded
 from shared.model import Assignment, EscrowEntry, JobState, Link, SourceUser, UserRead, UserState, utcnow
 
 if TYPE_CHECKING:
@@ -126,17 +126,6 @@ class ReadResult:
     taken_names: dict[str, str] = field(default_factory=dict)
     orphans: list[Orphan] = field(default_factory=list)
     groups: Memberships | None = None  # the assigned groups' members (None: not read by this run)
-
-
-async def bounded(fn: Callable[[T], Awaitable[R]], items: Iterable[T], limit: int) -> list[R]:
-    """fn over items, at most `limit` at once, results in order."""
-    sem = asyncio.Semaphore(max(1, limit))
-
-    async def one(item: T) -> R:
-        async with sem:
-            return await fn(item)
-
-    return list(await asyncio.gather(*(one(i) for i in items)))
 
 
 def snapshot_hash(assignments: dict[str, Assignment]) -> str:

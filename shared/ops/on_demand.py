@@ -10,7 +10,6 @@ run that plans without writing.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import re
 from collections import Counter
@@ -27,6 +26,7 @@ from shared.engine.effects import Record
 from shared.engine.gate import NOTHING
 from shared.engine.plan import Match, plan_user
 from shared.entra.reader import EntraReader, GraphReadError
+from shared.fanout import bounded
 from shared.model import Initiator, SourceUser, StepType
 from shared.ops import InvalidInput, NotFound
 from shared.ops.identifiers import group_identifier, on_demand_target, user_identifier
@@ -35,7 +35,6 @@ from shared.runtime import Runtime
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 LOOKUP_SELECT = ["id", "displayName", "userPrincipalName", "mail"]
-EXPLAIN_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -208,14 +207,12 @@ async def provision_on_demand(
 async def _plan_unassigned(rt: Runtime, user_ids: list[str]) -> list[Record]:
     """The engine drops users with no link and no assignment before planning; read each once
     more to show its import and scope steps (the engine's plan_user, no matching, no export)."""
-    sem = asyncio.Semaphore(EXPLAIN_CONCURRENCY)
 
     async def one(uid: str) -> Record:
-        async with sem:
-            attrs = await rt.reader.get_user(uid, rt.engine.select)
+        attrs = await rt.reader.get_user(uid, rt.engine.select)
         source = SourceUser(uid, attrs or {"id": uid}, assigned=False, soft_deleted=attrs is None)
         plan = plan_user(source, None, Match(None), rt.engine.mapping, rt.engine.policy)
         steps = tuple(s for s in plan.steps if s.step_type is not StepType.MATCHING)
         return Record(dataclasses.replace(plan, steps=steps), NOTHING)
 
-    return list(await asyncio.gather(*(one(uid) for uid in user_ids)))
+    return await bounded(one, user_ids, rt.settings.cycle_concurrency)

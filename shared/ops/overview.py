@@ -8,6 +8,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+from shared.fanout import bounded
 from shared.model import CycleProgress, EscrowEntry, utcnow
 from shared.ops.fixes import quarantine_fix
 from shared.ops.status import cycle_document, load_status
@@ -61,7 +62,7 @@ async def held_deletions(store: Store, limit: int = HELD_SHOWN) -> tuple[int, li
     held: list[EscrowEntry] = [e for e in await store.escrow.all() if e.last_error_code == STAGED]
     held.sort(key=lambda e: e.first_failure or utcnow())
     shown = held[:limit]
-    links = await asyncio.gather(*(store.links.get(e.entra_id, e.kind) for e in shown))
+    links = await bounded(lambda e: store.links.get(e.entra_id, e.kind), shown, len(shown) or 1)
     items = [
         {
             "id": e.entra_id,

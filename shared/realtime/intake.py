@@ -15,7 +15,6 @@ and our own reason codes, and a request costs at most `MAX_SUBSCRIPTION_LOOKUPS`
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -24,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.fanout import bounded
 from shared.model import utcnow
 from shared.realtime.messages import ItemKind, QueueItem, QueueMessage
 from shared.store.subscriptions import SubscriptionRecord
@@ -131,13 +131,7 @@ def _shape_problem(item: Any) -> str:
 
 async def _lookup_all(ids: list[str], lookup: SubscriptionLookup) -> dict[str, SubscriptionRecord | None]:
     """One read per id, at most LOOKUP_CONCURRENCY at once (ids are distinct, capped GUIDs)."""
-    gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
-
-    async def one(sid: str) -> SubscriptionRecord | None:
-        async with gate:
-            return await lookup(sid)
-
-    found = await asyncio.gather(*(one(sid) for sid in ids))
+    found = await bounded(lookup, ids, LOOKUP_CONCURRENCY)
     return dict(zip(ids, found, strict=True))
 
 
