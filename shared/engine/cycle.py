@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -83,6 +84,7 @@ class CycleResult:
     staged: int = 0
     skipped_reason: str = ""  # set when the cycle did not run (lease held, provisioning off)
     groups: list[GroupRecord] = field(default_factory=list)  # each assigned group's plan and outcome
+    continuing: bool = False  # the budget ran out: the cycle hands itself on to its next invocation
 
     @property
     def duration_s(self) -> float:
@@ -100,7 +102,21 @@ class CycleResult:
             "countsByStatus": dict(sorted(self.by_status.items())),
             "staged": self.staged,
             "notRun": self.skipped_reason,
+            "continuing": self.continuing,
         }
+
+
+def _resumable(job: JobState, resume: str | None) -> CycleProgress | None:
+    """The cycle this invocation continues: the one a continuation message names, or (for the
+    timer) any cycle that handed itself on. CycleNotRun when a continuation has nothing to
+    continue (its cycle ended, or another took over): a duplicate message is harmless."""
+    current = job.current
+    live = current is not None and current.ended is None and not current.dry_run
+    if resume is not None:
+        if not live or current is None or current.cycle_id != resume or not current.continuing:
+            raise CycleNotRun(f"cycle {resume} has nothing left to continue")
+        return current
+    return current if live and current is not None and current.continuing else None
 
 
 class CycleNotRun(GotosyncError):
@@ -205,25 +221,34 @@ class SyncEngine:
         initiated_by: Initiator = Initiator.TIMER,
         progress: ProgressCallback | None = None,
         stop_after: int | None = None,
+        resume: str | None = None,
+        budget_seconds: float | None = None,
     ) -> CycleResult:
-        """One cycle. `stop_after` (tests) aborts after that many exports, like a timeout kill."""
-        cycle_id = str(uuid.uuid4())
+        """One invocation of a cycle. A cycle that runs out of its time budget
+        (CYCLE_TIME_BUDGET_SECONDS, or `budget_seconds`; dry runs have none) checkpoints and
+        returns `continuing`: the next invocation — its continuation message (`resume`, its id)
+        or the next timer tick — resumes the same cycle. `stop_after` (tests) aborts after that
+        many exports, like a timeout kill."""
         job = await self.store.job.get()
         if not job.enabled and initiated_by is Initiator.TIMER and not dry_run:
             raise CycleNotRun("provisioning is off")
-        kind = self._cycle_kind(job, full)
+        resuming = _resumable(job, resume) if not dry_run else None
+        cycle_id = resuming.cycle_id if resuming else str(uuid.uuid4())
         if dry_run:
-            run = _Run(self, cycle_id, kind, True, initiated_by, progress, stop_after, None)
+            run = _Run(self, cycle_id, self._cycle_kind(job, full), True, initiated_by, progress, stop_after, None)
             return await run.execute(job)
         ttl = self.settings.cycle_lease_seconds
-        lease = await self.store.lease.acquire(LEASE_NAME, cycle_id, ttl)
+        lease = await self.store.lease.acquire(LEASE_NAME, f"{cycle_id}/{uuid.uuid4().hex[:8]}", ttl)
         if lease is None:
             raise CycleNotRun(await self._lease_holder())
         try:
             async with LeaseHeartbeat(self.store.lease, lease, ttl / 3) as heartbeat:
                 job = await self.store.job.get()  # read again under the lease
-                kind = self._cycle_kind(job, full)
+                resuming = _resumable(job, resume)
+                kind = resuming.kind if resuming else self._cycle_kind(job, full)
                 run = _Run(self, cycle_id, kind, False, initiated_by, progress, stop_after, heartbeat)
+                run.budget = budget_seconds if budget_seconds is not None else self.settings.cycle_time_budget_seconds
+                run.resume(resuming)
                 return await run.execute(job)
         finally:
             with contextlib.suppress(Exception):  # an outage must not hide the cycle's own error
@@ -296,6 +321,27 @@ class _Run:
         self.licenses: LicenseMap | None = None
         self.held = ""  # why this run's disables and deletes are held ("" = they are not)
         self.group_records: list[GroupRecord] = []
+        self.budget: float | None = None  # seconds this invocation may work before handing on
+        self.clock_started = time.monotonic()
+        self.out_of_time = False
+
+    def resume(self, progress: CycleProgress | None) -> None:
+        """Continue a cycle that handed itself on: same id, kind, start and counts; the delta
+        links an initial cycle took at its start."""
+        if progress is None:
+            return
+        self.kind = progress.kind
+        self.started = progress.started or self.started
+        self.counts = Counter(progress.counts)
+        self.state = dataclasses.replace(progress, continuing=False, invocations=progress.invocations + 1)
+
+    def _time_is_up(self) -> bool:
+        """The invocation's budget is spent: stop starting exports and hand the cycle on."""
+        if self.budget is None or self.dry_run or self.kind is CycleKind.TARGETED:
+            return False
+        if time.monotonic() - self.clock_started >= self.budget:
+            self.out_of_time = True
+        return self.out_of_time
 
     # ---------------------------------------------------------------- running
 
@@ -306,6 +352,9 @@ class _Run:
         async with self._guarded():
             read = await self._read(job)
             records = await self._run(read, job)
+            if self.out_of_time:
+                await self._hand_on()
+                return self._result(records, continuing=True)
             await self._sync_groups(read, records, job)
             if not self.dry_run:
                 self._log_orphans(read.orphans)
@@ -313,13 +362,24 @@ class _Run:
                 await self._finish(read, staged)
             return self._result(records)
 
+    async def _hand_on(self) -> None:
+        """The budget is spent: what was done is committed and the cycle is marked continuing, so
+        that its next invocation resumes it (nothing is lost: every create left its intent and
+        every done object its link; nothing is repeated: done objects plan as in step)."""
+        log.info("cycle %s handing on after %d object(s) (invocation %d)", self.cycle_id, self.state.processed,
+                 self.state.invocations)  # fmt: skip
+        self.state.continuing = True
+        await self._checkpoint()
+
     def _take_current(self, job: JobState) -> None:
         job.current = self.state  # fences out any earlier holder's checkpoints (see _fenced)
 
     async def _read(self, job: JobState) -> ReadResult:
         reading = Reading(self.e)
         if self.kind is CycleKind.INITIAL:
-            return await reading.full()
+            read = await reading.full(self.state.delta_links if all(self.state.delta_links) else None)
+            self.state.delta_links = read.delta_links
+            return read
         try:
             return await reading.incremental(job)
         except (DeltaExpired, NeedsFullRead) as exc:
@@ -453,7 +513,7 @@ class _Run:
 
         async def one(i: int) -> None:
             async with sem:
-                if abort.is_set():
+                if abort.is_set() or self._time_is_up():
                     return
                 if self.heartbeat is not None:
                     self.heartbeat.check()  # a lost lease stops every export not yet started
@@ -682,7 +742,7 @@ class _Run:
 
         await self.e.store.job.update(mutate)
 
-    def _result(self, records: list[Record]) -> CycleResult:
+    def _result(self, records: list[Record], continuing: bool = False) -> CycleResult:
         by_action: Counter[str] = Counter()
         by_status: Counter[str] = Counter()
         for key, n in self.counts.items():
@@ -700,6 +760,7 @@ class _Run:
             by_status=dict(by_status),
             staged=sum(1 for r in records if r.staged) + sum(1 for g in self.group_records if g.staged),
             groups=list(self.group_records),
+            continuing=continuing,
         )
 
 

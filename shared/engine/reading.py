@@ -191,10 +191,12 @@ class Reading:
 
     # ------------------------------------------------------------------ full
 
-    async def full(self) -> ReadResult:
+    async def full(self, links_now: tuple[str, str] | None = None) -> ReadResult:
+        """Everything, with `links_now` the delta links the cycle took at its start (a cycle
+        that continues across invocations keeps the ones its first invocation took)."""
         reader = self.reader
         # Delta links first: changes made while we read are replayed by the next round.
-        links_now = await reader.latest_delta_links(self.e.select)
+        links_now = links_now or await reader.latest_delta_links(self.e.select)
         assignments = await reader.assignments(await reader.app_roles())
         roles_of, by_group = await self.roles_by_user(assignments)
         groups = Memberships(set(by_group), members=dict(by_group), listed=dict(by_group), full=True)
