@@ -219,26 +219,29 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def change_user(self, user: int, change: str) -> None:
         uid, graph = self._user(user), self.graph
         state = self._state(uid)
-        if state == "hard-deleted" or (state == "soft-deleted" and change not in ("restore", "hard-delete")):
-            return
+        allowed = {"present": set(USER_CHANGES) - {"restore"}, "soft-deleted": {"restore", "hard-delete"}}
+        if change not in allowed.get(state, set()):
+            return  # not something Entra allows in this state: the step changes nothing
+        changed = {change}
         if change == "rename":
-            graph.update_user(uid, displayName=f"Renamed {self.serial}")
+            changed = graph.update_user(uid, displayName=f"Renamed {self.serial} {len(self.history)}")
         elif change == "department":
-            graph.update_user(uid, department=DEPARTMENTS[(self.serial + len(self.history)) % len(DEPARTMENTS)])
+            changed = graph.update_user(uid, department=DEPARTMENTS[len(self.history) % len(DEPARTMENTS)])
         elif change == "upn":
             self.serial += 1
             upn = f"user{self.serial}.v2@contoso.com"
             graph.update_user(uid, userPrincipalName=upn)
             self.judge.note_upn(uid, upn)
         elif change in ("block", "unblock"):
-            graph.update_user(uid, accountEnabled=change == "unblock")
-        elif change == "soft-delete" and state == "present":
+            changed = graph.update_user(uid, accountEnabled=change == "unblock")
+        elif change == "soft-delete":
             graph.soft_delete_user(uid)
-        elif change == "restore" and state == "soft-deleted":
+        elif change == "restore":
             graph.restore_user(uid)
-        elif change == "hard-delete":
+        else:
             graph.hard_delete_user(uid)
-        self._changed(f"{change} user {uid}", users=[uid])
+        if changed:
+            self._changed(f"{change} user {uid}", users=[uid])
 
     @rule(user=USER, role=st.sampled_from(ROLES))
     @step
