@@ -30,9 +30,9 @@ def machine(suite: Suite) -> Iterator[ConvergenceMachine]:
 
 
 def index_of_first_created(state: ConvergenceMachine) -> int:
-    """The user whose GoTo account the journal shows created first."""
+    """The user whose GoTo account the journal shows created first (counted from the newest)."""
     first = next(e for e in state.goto.journal_entries() if "created" in e["events"])
-    return state.ids.index(state.judge.upn_owner[first["userName"].lower()])
+    return len(state.ids) - 1 - state.ids.index(state.judge.upn_owner[first["userName"].lower()])
 
 
 @pytest.mark.parametrize("kind", ["drop-value", "empty-200", "no-content", "error-200", "wrong-shape"])
