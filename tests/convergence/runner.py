@@ -34,6 +34,7 @@ from shared.realtime.worker import handle_message
 from shared.runtime import Runtime
 
 WRITES = "POST|PATCH|PUT|DELETE"
+SCIM_CREATE = "^/identity/v1/Users$"
 THRESHOLD_QUARANTINE = "DeletionThresholdExceeded"
 GOTOSYNC = Path(sys.executable).with_name("gotosync")
 
@@ -126,34 +127,44 @@ async def watch(rt: Runtime) -> int:
 # ---------------------------------------------------------------- process faults
 
 
-def killed_cycle(env: dict[str, str], goto: GoToEmulator, writes: int, *, full: bool, timeout: float = 120) -> str:
-    """`gotosync sync` as a real process, killed with SIGKILL while its GoTo write number
-    `writes` + 1 is in flight. Every write after the first `writes` hangs, then has its
-    connection dropped without being served, so exactly `writes` writes land (the process runs
-    with one request at a time, which makes the point of the kill reproducible). Returns what
-    happened; a process that ends by itself before that write is reported too."""
-    goto.faults.inject("latency", method=WRITES, after=writes, latency_ms=5_000)
-    goto.faults.inject("reset", method=WRITES, after=writes)
-    start = goto.counters.writes()
+def killed_cycle(
+    env: dict[str, str],
+    goto: GoToEmulator,
+    writes: int,
+    *,
+    full: bool,
+    creates_only: bool = False,
+    timeout: float = 120,
+) -> str:
+    """`gotosync sync` as a real process, killed with SIGKILL while its GoTo write (or, with
+    `creates_only`, its user create) number `writes` + 1 is in flight. Every such request after
+    the first `writes` hangs, then has its connection dropped unserved, so exactly `writes` of
+    them land (the process runs one request at a time, which makes the point of the kill
+    reproducible). Returns what happened, also when the process ended by itself before."""
+    method, path = ("POST", SCIM_CREATE) if creates_only else (WRITES, "")
+    goto.faults.inject("latency", path=path, method=method, after=writes, latency_ms=5_000)
+    goto.faults.inject("reset", path=path, method=method, after=writes)
+
+    def seen() -> int:
+        return goto.counters.total("POST", path_regex=SCIM_CREATE) if creates_only else goto.counters.writes()
+
+    start = seen()
     args = [str(GOTOSYNC), "sync", "--json", *(["--full"] if full else [])]
     with tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         try:
             deadline = time.monotonic() + timeout
-            while goto.counters.writes() <= start + writes and time.monotonic() < deadline:
+            while seen() <= start + writes and proc.returncode is None and time.monotonic() < deadline:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=0.02)  # poll the process and the emulator's counters
-                if proc.returncode is not None:
-                    break
-            if proc.returncode is None:
-                proc.kill()
-                proc.wait()
-                return f"killed after {goto.counters.writes() - start - 1} GoTo writes had landed"
         finally:
             goto.faults.clear()
-            if proc.returncode is None:
+            killed = proc.returncode is None
+            if killed:
                 proc.kill()
                 proc.wait()
+        if killed:
+            return f"killed with {writes} GoTo {'creates' if creates_only else 'writes'} landed"
         stderr.seek(0)
         tail = stderr.read().decode(errors="replace").strip().splitlines()[-3:]
     if proc.returncode == 2:

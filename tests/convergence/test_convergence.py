@@ -23,6 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, i
 
 from emulators.common import FaultRule
 from shared.runtime import Runtime, open_runtime
+from shared.settings import Settings
 from tests.convergence import runner
 from tests.convergence.conftest import Suite
 from tests.convergence.model import EntraUser, Judge, Policy, directory, mismatches
@@ -109,7 +110,7 @@ def step(method: F) -> F:
 class ConvergenceMachine(RuleBasedStateMachine):
     policy: Policy
     judge: Judge
-    settings: Any
+    sync_settings: Settings
 
     def __init__(self, suite: Suite) -> None:
         super().__init__()
@@ -163,10 +164,10 @@ class ConvergenceMachine(RuleBasedStateMachine):
             if rng.random() < 0.8:
                 graph.assign(self.groups[-1], _role(rng.choice(ROLES)))
         prefix = "c" + uuid.uuid4().hex[:12]
-        self.settings = world_settings(graph, goto, self.suite.connection_string, prefix).with_overrides(
+        self.sync_settings = world_settings(graph, goto, self.suite.connection_string, prefix).with_overrides(
             role_licenses=ROLE_LICENSES, hard_delete_action=hard_delete_action
         )
-        self.rt = self._await(self.stack.enter_async_context(open_runtime(self.settings)))
+        self.rt = self._await(self.stack.enter_async_context(open_runtime(self.sync_settings)))
         self.history.append(
             f"setup: {users} users, {groups} groups, HARD_DELETE_ACTION={hard_delete_action}, "
             f"GoTo keeps externalId/emails/enterprise: {goto_keeps_extensions}, prefix {prefix}"
@@ -336,22 +337,25 @@ class ConvergenceMachine(RuleBasedStateMachine):
         return self.rt
 
     @precondition(lambda self: self.kills == 0)
-    @rule(writes=st.integers(min_value=0, max_value=12), full=st.booleans())
+    @rule(writes=st.integers(min_value=1, max_value=12), at=st.sampled_from(["create", "write"]), full=st.booleans())
     @step
-    def killed_cycle(self, writes: int, full: bool) -> None:
-        """A cycle as a real process, SIGKILLed after `writes` GoTo writes (issue items 4, 7)."""
+    def killed_cycle(self, writes: int, at: str, full: bool) -> None:
+        """A cycle as a real process, SIGKILLed once `writes` GoTo writes (or user creates: the
+        window before links are saved) have landed (issue items 4 and 7)."""
         self.kills += 1
         env = {
             **os.environ,
-            **World(self.graph, self.goto, self.settings).env(cycle_concurrency=1, goto_max_concurrency=1),
+            **World(self.graph, self.goto, self.sync_settings).env(cycle_concurrency=1, goto_max_concurrency=1),
         }
+        creates_only = at == "create"
 
         async def run() -> str:
-            return await asyncio.to_thread(runner.killed_cycle, env, self.goto, writes, full=full)
+            return await asyncio.to_thread(
+                runner.killed_cycle, env, self.goto, writes, full=full, creates_only=creates_only
+            )
 
-        self._run(
-            f"{'full' if full else 'incremental'} cycle process killed at write {writes + 1}", run, process_fault=True
-        )
+        what = f"{'full' if full else 'incremental'} cycle process killed at {at} {writes + 1}"
+        self._run(what, run, process_fault=True)
         self.lease_suspect = True
 
     @precondition(lambda self: self.lease_thefts == 0)
