@@ -36,7 +36,8 @@ from shared.runtime import Runtime
 WRITES = "POST|PATCH|PUT|DELETE"
 SCIM_CREATE = "^/identity/v1/Users$"
 THRESHOLD_QUARANTINE = "DeletionThresholdExceeded"
-GOTOSYNC = Path(sys.executable).with_name("gotosync")
+GOTOSYNC = [str(Path(sys.executable).with_name("gotosync"))]  # the console script of this virtualenv
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -149,9 +150,9 @@ def killed_cycle(
         return goto.counters.total("POST", path_regex=SCIM_CREATE) if creates_only else goto.counters.writes()
 
     start = seen()
-    args = [str(GOTOSYNC), "sync", "--json", *(["--full"] if full else [])]
+    args = [*GOTOSYNC, "sync", "--json", *(["--full"] if full else [])]
     with tempfile.TemporaryFile() as stderr:
-        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         try:
             deadline = time.monotonic() + timeout
             while seen() <= start + writes and proc.returncode is None and time.monotonic() < deadline:
