@@ -128,6 +128,15 @@ async def watch(rt: Runtime) -> int:
 # ---------------------------------------------------------------- process faults
 
 
+def hang_after(goto: GoToEmulator, writes: int, *, creates_only: bool = False) -> None:
+    """Every GoTo write (or, with `creates_only`, user create) after the first `writes` hangs,
+    then has its connection dropped unserved. Install before any other fault: a rule that fires
+    first on a request would keep these two from counting it alike."""
+    method, path = ("POST", SCIM_CREATE) if creates_only else (WRITES, "")
+    goto.faults.inject("latency", path=path, method=method, after=writes, latency_ms=5_000)
+    goto.faults.inject("reset", path=path, method=method, after=writes)
+
+
 def killed_cycle(
     env: dict[str, str],
     goto: GoToEmulator,
@@ -138,13 +147,10 @@ def killed_cycle(
     timeout: float = 120,
 ) -> str:
     """`gotosync sync` as a real process, killed with SIGKILL while its GoTo write (or, with
-    `creates_only`, its user create) number `writes` + 1 is in flight. Every such request after
-    the first `writes` hangs, then has its connection dropped unserved, so exactly `writes` of
-    them land (the process runs one request at a time, which makes the point of the kill
-    reproducible). Returns what happened, also when the process ended by itself before."""
-    method, path = ("POST", SCIM_CREATE) if creates_only else (WRITES, "")
-    goto.faults.inject("latency", path=path, method=method, after=writes, latency_ms=5_000)
-    goto.faults.inject("reset", path=path, method=method, after=writes)
+    `creates_only`, its user create) number `writes` + 1 is in flight, held there by
+    `hang_after` (installed by the caller), so exactly `writes` of them land; the process runs
+    one request at a time, which makes the point of the kill reproducible. Returns what
+    happened, also when the process ended by itself before."""
 
     def seen() -> int:
         return goto.counters.total("POST", path_regex=SCIM_CREATE) if creates_only else goto.counters.writes()

@@ -362,6 +362,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
             )
 
         what = f"{'full' if full else 'incremental'} cycle process killed at {at} {writes + 1}"
+        runner.hang_after(self.goto, writes, creates_only=creates_only)  # before the run's other faults
         self._run(what, run, process_fault=True)
         self.lease_suspect = True
 
