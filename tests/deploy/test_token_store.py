@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +33,7 @@ from shared.goto.token_store import (
 )
 from shared.runtime import goto_token_provider
 from shared.settings import Settings, SettingsError
+from tests.fixtures.ports import closed_port
 
 from .test_authorize import run_authorize
 
@@ -274,12 +274,6 @@ async def test_the_client_secret_comes_from_the_vault_when_its_reference_is_not_
         assert await shell.get_token()
     finally:
         await shell.aclose()
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_an_unreachable_key_vault_is_one_clear_error_without_chained_tracebacks():

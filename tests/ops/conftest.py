@@ -5,7 +5,6 @@ Functions host calls them."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,13 +23,6 @@ ROUTES = {name: f.get_trigger().get_dict_repr().get("route") for name, f in FUNC
 
 # GoTo keeps `active` and the enterprise attributes here, so that diffs and disables are visible.
 VISIBLE = {"active": "honour", "extension_attrs": "store"}
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound once, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def use_env(world: World, monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> None:

@@ -12,8 +12,9 @@ import pytest
 
 from emulators.goto.model import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PAT
 from shared.ops.connection import check_connection
+from tests.fixtures.ports import closed_port
 from tests.fixtures.world import World
-from tests.ops.conftest import CliRun, closed_port, http, use_env
+from tests.ops.conftest import CliRun, http, use_env
 
 
 def by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
