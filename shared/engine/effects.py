@@ -221,7 +221,10 @@ def user_effects(record: Record, ctx: Context) -> Effects:
     plan = record.plan
     attempted = record.exported or plan.kind is Kind.FAIL
     failed = record.failed or plan.kind is Kind.FAIL
-    logged = plan.kind is not Kind.NONE or ctx.run is CycleKind.INITIAL or ctx.initiated_by is Initiator.ON_DEMAND
+    # A user already linked and in step changes nothing anywhere: it is counted, not logged
+    # (a full cycle over an unchanged tenant writes no log). On demand shows every decision.
+    quiet = plan.kind is Kind.NONE and link is None and escrow is None
+    logged = not quiet or ctx.initiated_by is Initiator.ON_DEMAND
     return Effects(
         link=link,
         escrow=escrow,
