@@ -6,9 +6,10 @@
    Storage (Azurite). Achieved rate (requests GoTo let through / the span they took, from the
    emulator's own record) and 429s.
 2. Seats: an initial cycle with ROLE_LICENSES set (each created user costs a SCIM POST and an
-   Admin API seat assignment) at 10 req/s per API: users/s and each API's achieved rate.
+   Admin API seat assignment) at 10 req/s per API: users/s and each API's achieved rate, with
+   GoTo answering at once and with every answer `--latency-ms` late.
 
-    python bench/rate_budget.py [--requests 200] [--users 600]
+    python bench/rate_budget.py [--requests 200] [--users 600] [--latency-ms 250]
 """
 
 from __future__ import annotations
@@ -117,12 +118,14 @@ def hosts(azurite: Azurite, processes: int, mode: str, total: int) -> dict[str, 
         goto.stop()
 
 
-async def seats(azurite: Azurite, users: int) -> dict[str, object]:
+async def seats(azurite: Azurite, users: int, latency_ms: int) -> dict[str, object]:
     graph = GraphEmulator(seed=1)
     graph.generate(users=users, groups=0, seed=1, profile="plain")
     for uid in list(graph.tenant.users):
         graph.assign(uid, "MeetingOrganizer")
     goto = GoToEmulator(switches=GoToSwitches(rate_limit=RATE, rate_burst=int(RATE)), seats=users + 10)
+    if latency_ms:  # each GoTo answer this late, as from a GoTo an ocean away
+        goto.faults.inject("latency", path="^/(identity|admin)/", latency_ms=latency_ms)
     graph.start()
     goto.start()
     settings = Settings(
@@ -146,6 +149,7 @@ async def seats(azurite: Azurite, users: int) -> dict[str, object]:
         scim, admin = goto.passed.get("identity", []), goto.passed.get("admin", [])
         return {
             "users": users,
+            "goto_latency_ms": latency_ms,
             "created": created,
             "failures": result.by_status.get("Failure", 0),
             "wall_s": round(wall, 1),
@@ -174,6 +178,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200, help="SCIM requests in the hosts scenario")
     parser.add_argument("--users", type=int, default=600, help="users created in the seats scenario")
+    parser.add_argument("--latency-ms", type=int, default=250, help="GoTo's answer latency in a second seats run")
     args = parser.parse_args()
     with Azurite() as azurite:
         table(
@@ -184,7 +189,8 @@ def main() -> int:
             ]
         )
         if args.users:
-            table([asyncio.run(seats(azurite, args.users))])
+            latencies = sorted({0, args.latency_ms})
+            table([asyncio.run(seats(azurite, args.users, ms)) for ms in latencies])
     return 0
 
 
