@@ -181,13 +181,8 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=int, default=250, help="GoTo's answer latency in a second seats run")
     args = parser.parse_args()
     with Azurite() as azurite:
-        table(
-            [
-                hosts(azurite, 1, "shared", args.requests),
-                hosts(azurite, 2, "alone", args.requests),
-                hosts(azurite, 2, "shared", args.requests),
-            ]
-        )
+        if args.requests:
+            table([hosts(azurite, n, mode, args.requests) for n, mode in ((1, "shared"), (2, "alone"), (2, "shared"))])
         if args.users:
             latencies = sorted({0, args.latency_ms})
             table([asyncio.run(seats(azurite, args.users, ms)) for ms in latencies])

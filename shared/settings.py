@@ -572,7 +572,13 @@ class Settings:
         "Comma-separated verified GoTo domains; users outside them are skipped early.",
         DomainList(),
     )
-    cycle_concurrency: int = setting("CYCLE_CONCURRENCY", "8", "Objects processed at once within a cycle.", Whole(1))
+    cycle_concurrency: int = setting(
+        "CYCLE_CONCURRENCY",
+        "8",
+        "Objects processed at once within a cycle (twice that with ROLE_LICENSES: each object then waits on two GoTo "
+        "APIs in turn, each paced by its own budget; 1 = one object at a time, in order).",
+        Whole(1),
+    )
     graph_notification_url: str = setting(
         "GRAPH_NOTIFICATION_URL", "", "Public https URL of the graph_webhook intake (with its function key).", Url()
     )
