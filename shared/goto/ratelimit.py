@@ -112,9 +112,11 @@ class SharedBudget:
 
     A send takes the next slot this process holds; when it holds none, it books up to `batch`
     consecutive slots in one round trip (no more than the senders waiting, so an idle process
-    books one slot at a time and wastes none). A held slot that has gone by (more than one
-    interval late) is void, never sent on: a late send could land next to another process's
-    slot. Times are Unix seconds, the one clock every host shares.
+    books one slot at a time and wastes none), starting no sooner than the booking's answer is
+    expected back (the last round trip's time), so that its slots are not gone by when they
+    arrive. A held slot that has gone by (more than one interval late) is void, never sent on: a
+    late send could land next to another process's slot. Times are Unix seconds, the one clock
+    every host shares.
 
     Degrades safely: when the ledger fails or does not answer within `timeout`, `acquire`
     returns False at once (the caller paces with its local bucket, at the rate divided by the
@@ -153,6 +155,7 @@ class SharedBudget:
         self._waiting = 0
         self._down_until = 0.0
         self._not_before = 0.0  # the end of the last pause (429) this process knows of
+        self._round_trip = 0.0  # how long the last booking took
 
     @property
     def available(self) -> bool:
@@ -203,10 +206,16 @@ class SharedBudget:
     async def _book(self, count: int, now: float) -> bool:
         if not self.available:
             return False
+        asked = self._clock()
         try:
             run = await asyncio.wait_for(
                 self.ledger.reserve(
-                    self.name, count, self.interval, now=now, not_before=self._not_before, horizon=self.horizon
+                    self.name,
+                    count,
+                    self.interval,
+                    now=now + self._round_trip,
+                    not_before=self._not_before,
+                    horizon=self.horizon,
                 ),
                 self.timeout,
             )
@@ -221,6 +230,7 @@ class SharedBudget:
                 self.retry_after,
             )
             return False
+        self._round_trip = min(max(0.0, self._clock() - asked), self.interval * self.batch)
         self.stats.bookings += 1
         self.stats.booked += run.count
         self._held.extend(run.slots())
