@@ -51,7 +51,7 @@ param consoleSignIn bool = true
 @description('Object ids of users (or groups, Entra ID P1) who get the console\'s Gotosync.Admin role; the deploying user gets it too.')
 param consoleAdmins array = []
 
-@description('Most instances the app scales out to (one cycle runs at a time; GoTo allows 10 requests/s).')
+@description('Most instances the app scales out to (one cycle runs at a time; GoTo allows 10 requests/s, shared by every instance through the budget in Table Storage; GOTO_INSTANCES, the divisor of the pace an instance falls back to without storage, is this).')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
@@ -114,6 +114,16 @@ param gotoRateLimit string = '10'
 
 @description('GOTO_MAX_CONCURRENCY: GoTo requests in flight at once.')
 param gotoMaxConcurrency string = '4'
+
+@description('GOTO_SHARED_BUDGET: share each GoTo API\'s request budget with every instance through Table Storage.')
+@allowed([
+  'true'
+  'false'
+])
+param gotoSharedBudget string = 'true'
+
+@description('GOTO_BUDGET_BATCH: slots of the shared GoTo budget booked per storage round trip at most.')
+param gotoBudgetBatch string = '4'
 
 @description('GOTO_PATCH_STYLE: how updates are sent to GoTo.')
 @allowed([
@@ -345,6 +355,9 @@ var gotosyncSettings = {
   GOTO_ACCESS_TOKEN: useStaticBearer ? '@Microsoft.KeyVault(${secretRef}goto-access-token)' : ''
   GOTO_RATE_LIMIT: gotoRateLimit
   GOTO_MAX_CONCURRENCY: gotoMaxConcurrency
+  GOTO_SHARED_BUDGET: gotoSharedBudget
+  GOTO_BUDGET_BATCH: gotoBudgetBatch
+  GOTO_INSTANCES: string(maximumInstanceCount)
   GOTO_PATCH_STYLE: gotoPatchStyle
   GOTO_SEND_ACTIVE: gotoSendActive
   SYNC_SCHEDULE: syncSchedule

@@ -16,10 +16,14 @@ from shared.entra.graph import make_graph_client
 from shared.entra.reader import EntraReader
 from shared.goto.admin import GoToAdminClient
 from shared.goto.auth import OAuthTokenProvider, StaticTokenProvider, TokenProvider
+from shared.goto.ratelimit import SharedBudget
 from shared.goto.scim import GoToScimClient
 from shared.mapping import MappingConfig, MappingConfigError, load_mapping
 from shared.settings import Settings, SettingsError
 from shared.store import LeaseRepository, Store
+
+SCIM_BUDGET = "goto-scim"  # GoTo limits each API separately: one shared budget per API
+ADMIN_BUDGET = "goto-admin"
 
 
 @dataclass
@@ -107,6 +111,27 @@ class OwnLeases:
             self._store = None
 
 
+def shared_budget(settings: Settings, store: Store, name: str) -> SharedBudget | None:
+    """The GoTo API `name`'s request budget shared with every instance through `store`; None when
+    GoTo is not paced (GOTO_RATE_LIMIT unset) or GOTO_SHARED_BUDGET is off."""
+    if not settings.goto_rate_limit or not settings.goto_shared_budget:
+        return None
+    return SharedBudget(
+        store.budget,
+        name,
+        settings.goto_rate_limit,
+        instances=settings.goto_instances,
+        batch=settings.goto_budget_batch,
+    )
+
+
+def alone_rate(settings: Settings) -> float | None:
+    """The pace of an instance without the shared budget: GoTo's limit split between instances."""
+    if not settings.goto_rate_limit:
+        return None
+    return settings.goto_rate_limit / (1 if settings.goto_shared_budget else settings.goto_instances)
+
+
 def new_store(settings: Settings) -> Store:
     """The store the settings name, not opened yet."""
     if settings.storage_connection_string:
@@ -152,19 +177,21 @@ async def open_runtime(settings: Settings, mapping: MappingConfig | None = None)
     scim = GoToScimClient(
         settings.goto_scim_url,
         tokens,
-        rate_limit=settings.goto_rate_limit,
+        rate_limit=alone_rate(settings),
         max_concurrency=settings.goto_max_concurrency,
         patch_style=settings.goto_patch_style,
         send_active=settings.goto_send_active,
         profile=settings.scim_profile,
+        budget=shared_budget(settings, store, SCIM_BUDGET),
     )
     # The Admin API client costs nothing until used: the engine calls it only with ROLE_LICENSES.
     admin = GoToAdminClient(
         settings.goto_admin_url,
         tokens,
         scim=scim,
-        rate_limit=settings.goto_rate_limit,
+        rate_limit=alone_rate(settings),
         max_concurrency=settings.goto_max_concurrency,
+        budget=shared_budget(settings, store, ADMIN_BUDGET),
     )
     reader = EntraReader(graph, settings.service_principal_id, settings.graph_base_url)
     try:

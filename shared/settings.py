@@ -486,6 +486,25 @@ class Settings:
         "GOTO_RATE_LIMIT", "10", "Requests per second to each GoTo API (GoTo's default: 10)."
     )
     goto_max_concurrency: int = setting("GOTO_MAX_CONCURRENCY", "4", "GoTo requests in flight at once.", Whole(1))
+    goto_shared_budget: bool = setting(
+        "GOTO_SHARED_BUDGET",
+        "true",
+        "Share each GoTo API's request budget (GOTO_RATE_LIMIT) with every instance of the app, through a schedule "
+        "kept in Table Storage; false: each instance paces alone at GOTO_RATE_LIMIT / GOTO_INSTANCES.",
+    )
+    goto_budget_batch: int = setting(
+        "GOTO_BUDGET_BATCH",
+        "4",
+        "Slots of the shared GoTo budget one storage round trip books at most (fewer when fewer requests wait).",
+        Whole(1),
+    )
+    goto_instances: int = setting(
+        "GOTO_INSTANCES",
+        "1",
+        "Most instances that call GoTo at once (the Function App's maximum instance count): an instance that cannot "
+        "reach the shared budget, or has it off, paces alone at GOTO_RATE_LIMIT divided by this.",
+        Whole(1),
+    )
     goto_patch_style: PatchStyle = setting(
         "GOTO_PATCH_STYLE", "auto", "How updates are sent: auto, merge, patchop or put."
     )
@@ -553,7 +572,13 @@ class Settings:
         "Comma-separated verified GoTo domains; users outside them are skipped early.",
         DomainList(),
     )
-    cycle_concurrency: int = setting("CYCLE_CONCURRENCY", "8", "Objects processed at once within a cycle.", Whole(1))
+    cycle_concurrency: int = setting(
+        "CYCLE_CONCURRENCY",
+        "8",
+        "Objects processed at once within a cycle (twice that with ROLE_LICENSES: each object then waits on two GoTo "
+        "APIs in turn, each paced by its own budget; 1 = one object at a time, in order).",
+        Whole(1),
+    )
     graph_notification_url: str = setting(
         "GRAPH_NOTIFICATION_URL", "", "Public https URL of the graph_webhook intake (with its function key).", Url()
     )

@@ -598,6 +598,10 @@ class GoToModel:
         self._default_domains = tuple(d.lower() for d in verified_domains)
         self._default_seats = seats
         self._buckets: dict[str, TokenBucket] = {}
+        # Per API: the emulator-clock times of the requests the rate limit let through, and the
+        # number it refused with 429 (since the last reset).
+        self.passed: dict[str, list[float]] = {}
+        self.refused: dict[str, int] = {}
         self._reset_state()
         self.seed(seed if seed is not None else {}, reset=True)
 
@@ -624,6 +628,8 @@ class GoToModel:
         self.account_name = DEFAULT_ACCOUNT_NAME
         self.admin_email = DEFAULT_ADMIN_EMAIL
         self._buckets.clear()
+        self.passed.clear()
+        self.refused.clear()
 
     def _new_key(self) -> str:
         # Keys are long decimal strings (19 digits) that still fit the int64 path type
@@ -792,7 +798,17 @@ class GoToModel:
             bucket = self._buckets.get(api)
             if bucket is None:
                 bucket = self._buckets[api] = TokenBucket(rate, self.switches.rate_burst, now)
-            return bucket.take(now)
+            wait = bucket.take(now)
+            if wait > 0:
+                self.refused[api] = self.refused.get(api, 0) + 1
+            else:
+                self.passed.setdefault(api, []).append(now)
+            return wait
+
+    def throttled(self, api: str | None = None) -> int:
+        """The 429s the rate limit answered on `api` ("identity", "admin", "oauth"), or on all."""
+        with self.lock:
+            return self.refused.get(api, 0) if api else sum(self.refused.values())
 
     # ---------------------------------------------------------------- control: users
 

@@ -574,7 +574,7 @@ class _Run:
     async def _export_all(
         self, plans: list[tuple[Plan, Candidate]], decisions: list[Decision], escrowed: set[str]
     ) -> list[Record]:
-        sem = asyncio.Semaphore(self.e.settings.cycle_concurrency)
+        sem = asyncio.Semaphore(self._export_width())
         abort = asyncio.Event()
         records: list[Record | None] = [None] * len(plans)
 
@@ -598,6 +598,14 @@ class _Run:
         if abort.is_set():
             raise CycleInterrupted(f"cycle {self.cycle_id} stopped after {self.exports_done} exports")
         return [r for r in records if r is not None]
+
+    def _export_width(self) -> int:
+        """Objects exported at once: CYCLE_CONCURRENCY per GoTo API an export waits on. With
+        licenses managed, an object takes a SCIM slot and then an Admin API slot; each API has its
+        own budget, and twice the objects keep both streams busy side by side instead of each
+        waiting its turn behind the other. CYCLE_CONCURRENCY=1 stays one object at a time, in order."""
+        width = self.e.settings.cycle_concurrency
+        return width * 2 if self.licenses is not None and width > 1 else width
 
     async def _process(self, plan: Plan, cand: Candidate, decision: Decision, escrowed: bool) -> Record:
         t0 = time.perf_counter()

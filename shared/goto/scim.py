@@ -31,6 +31,7 @@ from shared.scim.schemas import GETGO_URN, GROUP_URN, PATCHOP_URN, USER_URN, is_
 
 from .auth import TokenProvider
 from .errors import SERVICE_INCOMPATIBLE, AuthError, BadRequest, GoToError, NotFound, Op
+from .ratelimit import SharedBudget
 from .transport import JSON_MEDIA_TYPE, Transport, TransportClient, decode_json
 
 log = logging.getLogger("shared.goto")
@@ -234,6 +235,7 @@ class GoToScimClient(TransportClient):
         http_transport: httpx.AsyncBaseTransport | None = None,
         transport: Transport | None = None,
         profile: ScimProfile | str = ScimProfile.GOTO,
+        budget: SharedBudget | None = None,
     ) -> None:
         if patch_style not in PATCH_STYLES:
             raise ValueError(f"patch_style must be one of {PATCH_STYLES}, not {patch_style!r}")
@@ -265,6 +267,7 @@ class GoToScimClient(TransportClient):
             read_only=read_only,
             http_transport=http_transport,
             media_type=SCIM_MEDIA_TYPE if self.strict else JSON_MEDIA_TYPE,
+            budget=budget,
         )
 
     @property

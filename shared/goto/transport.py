@@ -33,7 +33,7 @@ from .errors import (
     parse_retry_after,
     redact,
 )
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, SharedBudget
 
 log = logging.getLogger("shared.goto")
 
@@ -138,12 +138,13 @@ class Transport:
         media_type: str = JSON_MEDIA_TYPE,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
+        budget: SharedBudget | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
         self.base_url = base_url.rstrip("/")
         self.tokens = token_provider
-        self.limiter = RateLimiter(rate_limit, burst, max_concurrency)
+        self.limiter = RateLimiter(rate_limit, burst, max_concurrency, budget)
         self.policy = RetryPolicy(max_attempts, backoff_base, backoff_cap, max_retry_after)
         self.stats = ClientStats()
         self.read_only = read_only
@@ -234,7 +235,7 @@ class Transport:
             if delay is None:
                 raise err
             if isinstance(err, RateLimited):
-                self.limiter.pause(delay)
+                await self.limiter.pause(delay)
             self.stats.retries += 1
             log.info("GoTo %s: %s; retry %d in %.2fs", op.name, err.code, attempt, delay)
             await self._sleep(delay)

@@ -3,6 +3,7 @@ escrow and provisioning logs, one async repository per table (see docs/state.md)
 
 from .assignments import AssignmentRepository, SnapshotWrite
 from .audit import AuditEntry, AuditRepository
+from .budget import BudgetRepository, Reservation
 from .cycles import CycleHistoryRepository
 from .errors import ConcurrencyError, StoreError
 from .escrow import TRANSIENT_CODES, EscrowRepository, next_retry
@@ -19,6 +20,7 @@ __all__ = [
     "AssignmentRepository",
     "AuditEntry",
     "AuditRepository",
+    "BudgetRepository",
     "ConcurrencyError",
     "CycleHistoryRepository",
     "EscrowRepository",
@@ -27,6 +29,7 @@ __all__ = [
     "LeaseRepository",
     "LinkRepository",
     "LogRepository",
+    "Reservation",
     "SnapshotWrite",
     "Store",
     "StoreError",

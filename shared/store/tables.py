@@ -15,6 +15,7 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from .assignments import AssignmentRepository
 from .audit import AuditRepository
+from .budget import BudgetRepository
 from .cycles import CycleHistoryRepository
 from .errors import StoreError
 from .escrow import EscrowRepository
@@ -87,6 +88,7 @@ class Store:
 
         self.job = JobRepository(self._table("job"), self.endpoint)
         self.lease = LeaseRepository(self._table("lease"), self.endpoint)
+        self.budget = BudgetRepository(self._table("lease"), self.endpoint)  # the GoTo request budgets
         self.assignments = AssignmentRepository(self._table("assignments"), self.endpoint)
         self.links = LinkRepository(self._table("links"), self.endpoint)
         self.escrow = EscrowRepository(self._table("escrow"), self.endpoint)

@@ -165,3 +165,10 @@ def test_the_app_reads_the_environment_only_through_the_settings_registry():
         if p not in allowed and re.search(r"os\.environ|getenv\(", p.read_text())
     ]
     assert offenders == []
+
+
+def test_the_fallback_pace_divides_gotos_limit_by_the_most_instances_the_app_scales_to():
+    """An instance that cannot reach the shared GoTo budget paces at GOTO_RATE_LIMIT /
+    GOTO_INSTANCES: that is safe only if GOTO_INSTANCES is the Function App's maximum instance
+    count, whatever the deployer sets it to."""
+    assert main_settings()["GOTO_INSTANCES"] == "string(maximumInstanceCount)"

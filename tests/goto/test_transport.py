@@ -3,6 +3,8 @@ tests that do: everything else talks to the emulator over HTTP)."""
 
 from __future__ import annotations
 
+import itertools
+
 import httpx
 import pytest
 
@@ -182,6 +184,41 @@ async def test_token_bucket_spaces_requests_at_the_rate():
         await bucket.acquire()
         sends.append(now[0])
     assert sends == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+
+
+async def test_token_bucket_keeps_its_schedule_when_sleepers_wake_late():
+    """The event loop wakes every sleeper 7 ms late: the sends still average the rate (the
+    lateness is not added to every later slot), and no two slots are closer than 1/rate."""
+    now = [0.0]
+    sends: list[float] = []
+
+    async def late_sleep(seconds: float) -> None:
+        now[0] += seconds + 0.007
+
+    bucket = TokenBucket(10.0, burst=1, clock=lambda: now[0], sleep=late_sleep)
+    for _ in range(101):
+        await bucket.acquire()
+        sends.append(now[0])
+    assert sends[-1] == pytest.approx(10.007)  # 100 intervals of 100 ms, plus one late wake-up
+    slots = [bucket.reserve() for _ in range(3)]
+    assert [b - a for a, b in itertools.pairwise(slots)] == pytest.approx([0.1, 0.1])
+
+
+async def test_a_pause_voids_the_slot_a_sleeping_sender_holds():
+    now = [0.0]
+    sends: list[float] = []
+    bucket: TokenBucket
+
+    async def sleep(seconds: float) -> None:
+        if now[0] == pytest.approx(0.0) and seconds > 0:
+            bucket.pause(1.0)  # a 429 lands while the second sender waits for its slot
+        now[0] += seconds
+
+    bucket = TokenBucket(10.0, burst=1, clock=lambda: now[0], sleep=sleep)
+    for _ in range(2):
+        await bucket.acquire()
+        sends.append(now[0])
+    assert sends == pytest.approx([0.0, 1.0])
 
 
 async def test_token_bucket_burst_then_rate_and_pause():
