@@ -314,7 +314,9 @@ class Reading:
         # Links are read only when there is something to decide (a quiet cycle stays cheap).
         links = {lk.entra_id: lk for lk in await self.store.links.all("user")} if (affected or changed) else {}
         direct = {pid for pid, a in assignments.items() if a.principal_type == "User"}
-        if affected or any(uid not in links and uid not in direct for uid in changed):
+        # A changed user that is not assigned directly may be in scope through a group, linked or
+        # not: without the members its roles would be empty and the user taken out of scope.
+        if affected or any(uid not in direct for uid in changed):
             await self._members(groups)
         member_ids = set().union(*groups.members.values()) if groups.members else set()
         affected |= {uid for uid in changed if uid in links or uid in direct or uid in member_ids}
