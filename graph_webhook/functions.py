@@ -103,4 +103,9 @@ async def graph_worker(msg: func.QueueMessage) -> None:
             log.error("notification batch failed for the last time; logged and escrowed")
             return
         raise
-    log.info("notifications processed: %d user(s), %s", len(result.users), json.dumps(result.by_action))
+    log.info(
+        "notifications processed: %d user(s), %s, %d coalesced",
+        len(result.users),
+        json.dumps(result.by_action),
+        len(result.coalesced),
+    )

@@ -32,6 +32,7 @@ ACTIONS = "gotosync.actions"
 CYCLE_DURATION = "gotosync.cycle.duration"
 WEBHOOK_LATENCY = "gotosync.webhook.latency"
 GOTO_THROTTLED = "gotosync.goto.throttled"
+WEBHOOK_COALESCED = "gotosync.webhook.coalesced"
 
 
 class Metrics(Protocol):
@@ -42,6 +43,8 @@ class Metrics(Protocol):
     def record_webhook_latency(self, seconds: float) -> None: ...
 
     def record_goto_429(self) -> None: ...
+
+    def record_coalesced(self, users: int) -> None: ...
 
 
 class NoopMetrics:
@@ -55,6 +58,9 @@ class NoopMetrics:
         return None
 
     def record_goto_429(self) -> None:
+        return None
+
+    def record_coalesced(self, users: int) -> None:
         return None
 
 
@@ -83,6 +89,9 @@ class InMemoryMetrics:
     def record_goto_429(self) -> None:
         self.measurements.append(Measurement(GOTO_THROTTLED, 1))
 
+    def record_coalesced(self, users: int) -> None:
+        self.measurements.append(Measurement(WEBHOOK_COALESCED, users))
+
     def total(self, name: str, **attributes: str) -> float:
         return sum(
             m.value
@@ -107,6 +116,9 @@ class OpenTelemetryMetrics:
             WEBHOOK_LATENCY, unit="s", description="Graph change to GoTo applied, through the webhook path"
         )
         self._throttled = meter.create_counter(GOTO_THROTTLED, unit="1", description="429 answers from GoTo")
+        self._coalesced = meter.create_counter(
+            WEBHOOK_COALESCED, unit="1", description="Users a notification named that a newer read had already applied"
+        )
 
     def record_action(self, action: str, status: str) -> None:
         self._actions.add(1, {"action": action, "status": status})
@@ -119,6 +131,9 @@ class OpenTelemetryMetrics:
 
     def record_goto_429(self) -> None:
         self._throttled.add(1)
+
+    def record_coalesced(self, users: int) -> None:
+        self._coalesced.add(users)
 
 
 # Span attributes that hold a URL (old and new HTTP semantic conventions).
@@ -260,3 +275,7 @@ def record_webhook_latency(seconds: float) -> None:
 
 def record_goto_429() -> None:
     _metrics.record_goto_429()
+
+
+def record_coalesced(users: int) -> None:
+    _metrics.record_coalesced(users)

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -36,6 +36,7 @@ from shared.engine.guard import (
     failure_quarantine,
 )
 from shared.engine.licenses import DEFAULT_ACCESS, LicenseMap, config_digest, resolve_names
+from shared.engine.matching import Owners, RemoteMatcher
 from shared.engine.plan import Kind, Plan, Policy, failed_read, plan_user
 from shared.engine.reading import (
     Candidate,
@@ -51,7 +52,7 @@ from shared.entra.reader import DeltaExpired, EntraReader, GraphReadError
 from shared.errors import ErrorPolicy, GotosyncError
 from shared.fanout import read_ahead
 from shared.goto.admin import GoToAdminClient
-from shared.goto.errors import AuthError
+from shared.goto.errors import AuthError, NotFound
 from shared.goto.scim import GoToScimClient
 from shared.goto.token_store import CredentialStoreError
 from shared.mapping import MappingConfig, SourceContext, evaluate_user, load_mapping
@@ -63,8 +64,10 @@ from shared.model import (
     JobState,
     Link,
     ProvisioningLogEntry,
+    ProvisioningStep,
     SourceUser,
     Status,
+    StepType,
     utcnow,
 )
 from shared.settings import Settings
@@ -95,6 +98,7 @@ class CycleResult:
     skipped_reason: str = ""  # set when the cycle did not run (lease held, provisioning off)
     groups: list[GroupRecord] = field(default_factory=list)  # each assigned group's plan and outcome
     continuing: bool = False  # the budget ran out: the cycle hands itself on to its next invocation
+    coalesced: list[str] = field(default_factory=list)  # targeted: skipped, a newer read was already applied
 
     @property
     def duration_s(self) -> float:
@@ -284,15 +288,27 @@ class SyncEngine:
         )
 
     async def sync_users(
-        self, user_ids: Iterable[str], *, initiated_by: Initiator, dry_run: bool = False, job: JobState | None = None
+        self,
+        user_ids: Iterable[str],
+        *,
+        initiated_by: Initiator,
+        dry_run: bool = False,
+        job: JobState | None = None,
+        changed_before: Mapping[str, datetime] | None = None,
     ) -> CycleResult:
         """The pipeline for the named users now, each read afresh from Graph (a notification or
         an admin's request is only a ping). Does not take the cycle lease: a write whose Entra
         read is older than the link's applied-at is dropped instead (see _Run._process). Never
-        deletes on a negative read: such users are handed to the next cycle."""
+        deletes on a negative read: such users are handed to the next cycle.
+
+        A linked user's GoTo side is the one its link records (one write per change, no read),
+        except on demand and in dry runs, which show an admin the user as GoTo has it.
+        `changed_before` (the worker): user id -> the time by which its change was made; users
+        whose link carries a newer read are skipped (`CycleResult.coalesced`)."""
         ids = sorted(set(user_ids))
         run = _Run(self, str(uuid.uuid4()), CycleKind.TARGETED, dry_run, initiated_by, None, None, None)
-        return await run.execute_targeted(ids, job)
+        trust = not dry_run and initiated_by is not Initiator.ON_DEMAND
+        return await run.execute_targeted(ids, job, trust_links=trust, changed_before=changed_before)
 
 
 class _Run:
@@ -437,16 +453,24 @@ class _Run:
         now = [(p, c) for p, c in plans if not p.kind.deprovisions]
         return await self._apply(now, [PROCEED if p.kind.writes else NOTHING for p, _ in now], set(ctx.escrow))
 
-    async def execute_targeted(self, user_ids: list[str], job: JobState | None = None) -> CycleResult:
+    async def execute_targeted(
+        self,
+        user_ids: list[str],
+        job: JobState | None = None,
+        *,
+        trust_links: bool = False,
+        changed_before: Mapping[str, datetime] | None = None,
+    ) -> CycleResult:
         job = job if job is not None else await self.e.store.job.get()
         self.job_assignments_hash = job.assignments_hash
         async with self._guarded():
-            read = await Reading(self.e).targeted(user_ids, job)
+            reading = Reading(self.e)
+            read = await reading.targeted(user_ids, job, trust_links=trust_links, changed_before=changed_before)
             read.managed = job.managed_users
             records = await self._run(read, job)
             if self.staged and not self.dry_run:
                 await self._hold_deletions(self.staged)
-            return self._result(records)
+            return replace(self._result(records), coalesced=read.coalesced)
 
     async def _run(self, read: ReadResult, job: JobState) -> list[Record]:
         """Plan every candidate, gate the whole plan, then apply it."""
@@ -473,7 +497,8 @@ class _Run:
 
     async def _redecide(self, user_ids: list[str]) -> None:
         """Objects whose link write lost a race: another run wrote after our read. Read each
-        again and run it once more (a targeted run: it needs no lease)."""
+        again and run it once more (a targeted run: it needs no lease), GoTo's user read rather
+        than taken from the link: which of the two writes GoTo kept is not known."""
         ids = sorted(set(user_ids))
         log.info("re-deciding %d object(s) whose link changed under this run", len(ids))
         again = _Run(self.e, self.cycle_id, CycleKind.TARGETED, False, self.initiated_by, None, None, None)
@@ -609,12 +634,11 @@ class _Run:
 
     async def _process(self, plan: Plan, cand: Candidate, decision: Decision, escrowed: bool) -> Record:
         t0 = time.perf_counter()
-        decision, base = await self._before_export(plan, cand, decision)
-        outcome: Outcome | None = None
-        if decision.export:
-            set_licenses = self.e.set_licenses if self.licenses is not None else None
-            outcome = await export(plan, self.e.scim, cand.match.target, set_licenses, self._owner_of)
-            self.exports_done += 1
+        decision, base, outcome = await self._export_one(plan, cand, decision)
+        extra: tuple[ProvisioningStep, ...] = ()
+        if outcome is not None and _link_gone(plan, cand, outcome):
+            extra = (_gone_step(plan, outcome),)
+            plan, cand, decision, base, outcome = await self._decide_again(cand, base)
         record = Record(plan, decision, outcome)
         ctx = Context(
             cycle_id=self.cycle_id,
@@ -627,6 +651,7 @@ class _Run:
             escrowed=escrowed,
             confirm_after_s=float(self.e.settings.deletion_confirmation_seconds),
             duration_ms=int((time.perf_counter() - t0) * 1000),
+            extra_steps=extra,
         )
         effects = user_effects(record, ctx)
         await self.commit.apply(effects)
@@ -635,6 +660,36 @@ class _Run:
             raise outcome.error
         await self._after_object()
         return record
+
+    async def _export_one(
+        self, plan: Plan, cand: Candidate, decision: Decision
+    ) -> tuple[Decision, Link | None, Outcome | None]:
+        """The last reads before the write, then the write: (decision, the link row the link
+        write will be conditional on, the export's outcome or None when nothing was exported)."""
+        decision, base = await self._before_export(plan, cand, decision)
+        if not decision.export:
+            return decision, base, None
+        set_licenses = self.e.set_licenses if self.licenses is not None else None
+        rebuilt = cand.match.rebuilt
+        outcome = await export(plan, self.e.scim, cand.match.target, set_licenses, self._owner_of, rebuilt=rebuilt)
+        self.exports_done += 1
+        return decision, base, outcome
+
+    async def _decide_again(
+        self, cand: Candidate, base: Link | None
+    ) -> tuple[Plan, Candidate, Decision, Link | None, Outcome | None]:
+        """The GoTo user that the link stood for answered 404 (deleted in GoTo by hand): the
+        user is looked up in GoTo afresh, the link's user read this time, and decided and
+        exported once more (a create, or a match by attributes). The 404 alone never
+        deprovisions anyone: the user's scope is the one already read."""
+        link = base or cand.link
+        matcher = RemoteMatcher(self.e.scim, self.e.matching_values, Owners(()), self._owner_of)
+        cand = replace(cand, link=link, match=await matcher.match(cand.user, link))
+        plan = self._plan_one(cand)
+        kind, held = plan.kind, self.held or None
+        gate = decide(writes=kind.writes, deprovisions=kind.deprovisions, plan_reason=plan.reason, held=held)
+        decision, base, outcome = await self._export_one(plan, cand, gate)
+        return plan, cand, decision, base, outcome
 
     async def _before_export(self, plan: Plan, cand: Candidate, decision: Decision) -> tuple[Decision, Link | None]:
         """The last reads before a write: a cycle's read may be older than a webhook's write that
@@ -837,6 +892,28 @@ class _Run:
             groups=list(self.group_records),
             continuing=continuing,
         )
+
+
+def _link_gone(plan: Plan, cand: Candidate, outcome: Outcome) -> bool:
+    """Whether a write to the GoTo user rebuilt from the link met 404: the user is gone."""
+    return (
+        cand.match.rebuilt
+        and plan.kind in (Kind.UPDATE, Kind.ENABLE, Kind.DISABLE)
+        and not outcome.ok
+        and not outcome.partial
+        and isinstance(outcome.error, NotFound)
+    )
+
+
+def _gone_step(plan: Plan, outcome: Outcome) -> ProvisioningStep:
+    return ProvisioningStep(
+        "EntryExportError",
+        StepType.EXPORT,
+        Status.FAILURE,
+        f"GoTo user {plan.target_id} no longer exists ({outcome.error}): it was deleted outside gotosync; "
+        "the user was looked up again and decided afresh",
+        {"code": outcome.error.code if outcome.error is not None else ""},
+    )
 
 
 def _intent(plan: Plan, cand: Candidate) -> Link:

@@ -80,17 +80,21 @@ async def export(
     target: dict[str, Any] | None,
     set_licenses: LicenseSetter | None = None,
     owner_of: OwnerLookup | None = None,
+    *,
+    rebuilt: bool = False,
 ) -> Outcome:
     """Applies the plan's action, then its license change; never raises a GoToError (it is
-    returned in the outcome). `owner_of` guards the adoption of an existing GoTo user on 409."""
+    returned in the outcome). `owner_of` guards the adoption of an existing GoTo user on 409.
+    `rebuilt`: `target` was rebuilt from the link, not read (the client reads the user only
+    where a body needs more than the changes)."""
     doing = _Doing(plan.target_id, plan.target_name, plan.matched_by)
     try:
         if plan.kind is Kind.CREATE:
             await _create(plan, scim, doing, owner_of)
         elif plan.kind in (Kind.UPDATE, Kind.ENABLE):
-            await _update(plan, scim, target or {}, doing)
+            await _update(plan, scim, target or {}, doing, rebuilt)
         elif plan.kind is Kind.DISABLE:
-            await _disable(plan, scim, target or {}, doing)
+            await _disable(plan, scim, target or {}, doing, rebuilt)
         elif plan.kind is Kind.DELETE:
             await scim.delete_user(plan.target_id)
             doing.step("EntryExportDelete", f"Deleted GoTo user {plan.target_id}")
@@ -170,14 +174,14 @@ async def _check_owner(plan: Plan, existing: dict[str, Any], owner_of: OwnerLook
         raise ClaimedByAnother(str(existing.get("userName", "")), owner)
 
 
-async def _update(plan: Plan, scim: GoToScimClient, target: dict[str, Any], doing: _Doing) -> None:
+async def _update(plan: Plan, scim: GoToScimClient, target: dict[str, Any], doing: _Doing, rebuilt: bool) -> None:
     changes = {path: new for path, (_, new) in plan.changes.items()}
     if changes:  # none: only the licenses change
-        await scim.update_user(plan.target_id, changes, apply_changes(target, changes))
+        await scim.update_user(plan.target_id, changes, apply_changes(target, changes), rebuilt=rebuilt)
         doing.step("EntryExportUpdate", f"Updated GoTo user {plan.target_id}: {', '.join(sorted(changes))}")
 
 
-async def _disable(plan: Plan, scim: GoToScimClient, target: dict[str, Any], doing: _Doing) -> None:
+async def _disable(plan: Plan, scim: GoToScimClient, target: dict[str, Any], doing: _Doing, rebuilt: bool) -> None:
     if "active" in plan.changes:  # absent: already disabled, only its licenses are released
-        await scim.disable_user(plan.target_id, apply_changes(target, {"active": False}))
+        await scim.disable_user(plan.target_id, apply_changes(target, {"active": False}), rebuilt=rebuilt)
         doing.step("EntryExportUpdate", f"Disabled GoTo user {plan.target_id} (active=false)")

@@ -10,7 +10,11 @@
 A GoTo user found by 3 or 4 that another Entra user already owns (its id is that user's link,
 or it carries that user's object id as externalId) is never taken over: the plan fails with
 DuplicateSourceEntries. Full cycles match against one in-memory index of every GoTo user;
-incremental and targeted runs look each user up in GoTo.
+incremental and targeted runs look each user up in GoTo, except a user with a live, owned link:
+that one is the GoTo user gotosync last left it (`link_target`), so that a change costs GoTo one
+write and no read. Drift made in GoTo by hand is found where GoTo is listed (full cycles, the
+drift sweep); a linked user deleted in GoTo answers the write with 404, and the run looks it up
+afresh (shared/engine/cycle.py).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from shared.goto.errors import AuthError, BadRequest, GoToError
 from shared.goto.scim import GoToScimClient
 from shared.model import Link, SourceUser
 from shared.scim.paths import get_value
+from shared.scim.resource import build_resource
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 EXTERNAL_ID = "externalId"
@@ -48,6 +53,18 @@ def external_id_of(resource: Mapping[str, Any]) -> str:
 def _text(resource: Mapping[str, Any], path: str) -> str:
     value = get_value(dict(resource), path)
     return value if isinstance(value, str) else ""
+
+
+def link_target(link: Link) -> dict[str, Any] | None:
+    """The GoTo user as gotosync last left it, rebuilt from a live, owned link: the values last
+    exported (by SCIM path), its id and `active`. None when the link cannot stand in for a read
+    (not live, not owned, or nothing recorded as exported)."""
+    if not link.live or not link.owned or not link.exported:
+        return None
+    resource = build_resource(link.exported)
+    resource["id"] = link.goto_id
+    resource["active"] = link.active
+    return resource
 
 
 class Owners:
@@ -157,14 +174,23 @@ class RemoteMatcher:
     credentials stop the run. Whether GoTo can filter on externalId is learnt once per run."""
 
     def __init__(
-        self, scim: GoToScimClient, values: MatchingValues, owners: Owners, owner_of: OwnerLookup | None = None
+        self,
+        scim: GoToScimClient,
+        values: MatchingValues,
+        owners: Owners,
+        owner_of: OwnerLookup | None = None,
+        *,
+        trust_link: bool = False,
     ) -> None:
         """`owners`: the links known to the run; `owner_of`: a lookup for runs that did not read
-        every link (targeted runs), asked only when a user is found by externalId or attribute."""
+        every link (targeted runs), asked only when a user is found by externalId or attribute.
+        `trust_link`: a live, owned link stands for the GoTo user (`link_target`) instead of a
+        GET; off, the linked user is read from GoTo."""
         self.scim = scim
         self.values = values
         self.owners = owners
         self.owner_of = owner_of
+        self.trust_link = trust_link
         self.external_id_filter = True
 
     async def match(self, user: SourceUser, link: Link | None) -> Match:
@@ -183,6 +209,9 @@ class RemoteMatcher:
     async def _match(self, user: SourceUser, link: Link | None) -> Match:
         link_lost = False
         if link is not None and link.live:
+            rebuilt = link_target(link) if self.trust_link else None
+            if rebuilt is not None:
+                return Match(rebuilt, LINK, rebuilt=True)
             target = await self.scim.get_user(link.goto_id)
             if target is not None:
                 return Match(target, LINK)

@@ -299,6 +299,9 @@ class Match:
     no_value: bool = False  # the user has no value for any matching attribute (Entra: ImportSkipped)
     error: tuple[str, str] | None = None  # (code, reason): a lookup GoTo refused
     claimed_by: str = ""  # the GoTo user found belongs to this other Entra user: never taken over
+    # `target` is the GoTo user as gotosync last left it, rebuilt from the link (values last
+    # exported, `active`), not read from GoTo: incremental and targeted runs (matching.py).
+    rebuilt: bool = False
 
 
 def diff(desired: dict[str, Any], target: dict[str, Any], link: Link | None) -> dict[str, tuple[Any, Any]]:
@@ -582,7 +585,9 @@ def _plan_out_of_scope(
 
 def _match_step(match: Match) -> ProvisioningStep:
     details = {f"{attr} eq {value!r}": f"{hits} hit(s)" for attr, value, hits in match.tried}
-    if match.matched_by == "link":
+    if match.matched_by == "link" and match.rebuilt:
+        description = "Matched through the stored link; compared with the values gotosync last sent"
+    elif match.matched_by == "link":
         description = "Matched through the stored link"
     elif match.target is not None:
         description = f"Matched a GoTo user by {match.matched_by}"

@@ -14,7 +14,7 @@ escrowed); it never stops the others. Absence is turned into evidence by shared/
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,10 @@ from shared.model import Assignment, EscrowEntry, JobState, Link, SourceUser, Us
 
 if TYPE_CHECKING:
     from shared.engine.cycle import SyncEngine
+
+# A read counts as newer than a notification only this much after its receipt: the intake and
+# the worker may run on different instances, whose clocks may differ a little.
+COALESCE_MARGIN = timedelta(seconds=1)
 
 
 class NeedsFullRead(Exception):
@@ -156,6 +160,7 @@ class ReadResult:
     taken_names: dict[str, str] = field(default_factory=dict)
     orphans: list[Orphan] = field(default_factory=list)
     groups: Memberships | None = None  # the assigned groups' members (None: not read by this run)
+    coalesced: list[str] = field(default_factory=list)  # skipped: a newer read was already applied
 
 
 def snapshot_hash(assignments: dict[str, Assignment]) -> str:
@@ -174,6 +179,15 @@ def assignment_evidence(assignments: dict[str, Assignment], at: datetime) -> str
         f"a complete read of the app's {len(assignments)} assignments and of the members of its {groups} "
         f"assigned group(s) at {at.isoformat(timespec='seconds')}"
     )
+
+
+def applied_since(link: Link | None, changed_before: datetime | None) -> bool:
+    """Whether the link carries a read of the user taken after `changed_before` (the time by
+    which a change was made), by more than COALESCE_MARGIN: that read saw the change, and the
+    export it led to is done. Without a link, a time or an applied read: False."""
+    if link is None or changed_before is None or link.applied_at is None:
+        return False
+    return link.applied_at > changed_before + COALESCE_MARGIN
 
 
 def managed_count(links: Iterable[Link]) -> int:
@@ -341,7 +355,7 @@ class Reading:
         assignments: dict[str, Assignment],
     ) -> list[Candidate]:
         evidence = assignment_evidence(assignments, utcnow())
-        matcher = RemoteMatcher(self.e.scim, self.e.matching_values, Owners(links.values()))
+        matcher = RemoteMatcher(self.e.scim, self.e.matching_values, Owners(links.values()), trust_link=True)
 
         async def one(uid: str) -> Candidate | None:
             link = links.get(uid)
@@ -409,17 +423,38 @@ class Reading:
 
     # ------------------------------------------------------------------ targeted
 
-    async def targeted(self, user_ids: list[str], job: JobState) -> ReadResult:
+    async def targeted(
+        self,
+        user_ids: list[str],
+        job: JobState,
+        *,
+        trust_links: bool = False,
+        changed_before: Mapping[str, datetime] | None = None,
+    ) -> ReadResult:
         """Named users, each read afresh. Their assignments come from the stored snapshot (kept
         current by cycles and the assignment watch), so a webhook run costs the same in any
         tenant; a user the snapshot would take out of scope is confirmed by a fresh read of the
-        assignments before anything is disabled."""
+        assignments before anything is disabled.
+
+        `trust_links`: a live, owned link stands for its GoTo user (no GoTo read; see
+        matching.py). `changed_before`: user id -> a time by which the change that names the
+        user was made (a notification's receipt); a user whose link already carries a read
+        taken after it (by more than `COALESCE_MARGIN`) is skipped unread (`coalesced`)."""
+        since = changed_before or {}
+        stored = await bounded(lambda uid: self.store.links.get(uid, "user"), user_ids, self.limit)
+        links = dict(zip(user_ids, stored, strict=True))
+        coalesced = [uid for uid in user_ids if applied_since(links[uid], since.get(uid))]
+        skipped = set(coalesced)
+        user_ids = [uid for uid in user_ids if uid not in skipped]
+        if not user_ids:
+            return ReadResult([], coalesced=coalesced)
         grants = await Grants.load(self, user_ids, job)
-        matcher = RemoteMatcher(self.e.scim, self.e.matching_values, Owners(()), self.store.links.owner_of)
+        owner_of = self.store.links.owner_of
+        matcher = RemoteMatcher(self.e.scim, self.e.matching_values, Owners(()), owner_of, trust_link=trust_links)
 
         async def one(uid: str) -> Candidate | None:
+            link = links[uid]
             read = await self._read_one(uid)
-            link = await self.store.links.get(uid, "user")
             roles, assigned, read = await grants.of(uid, read, confirm=link is not None and link.live)
             escrow = await self._escrow_if_absent(read)
             cand = self._candidate(read, link, roles, assigned, grants.evidence, escrow, False)
@@ -432,7 +467,7 @@ class Reading:
             return cand
 
         found = await bounded(one, user_ids, self.limit)
-        return ReadResult([c for c in found if c is not None], snapshot=grants.snapshot)
+        return ReadResult([c for c in found if c is not None], snapshot=grants.snapshot, coalesced=coalesced)
 
     # ------------------------------------------------------------------ one user
 

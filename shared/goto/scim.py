@@ -343,11 +343,16 @@ class GoToScimClient(TransportClient):
         full_resource: Mapping[str, Any],
         *,
         reread: bool = False,
+        rebuilt: bool = False,
     ) -> dict[str, Any] | None:
         """Changes (SCIM path -> new value; None clears) sent in the session's PATCH style.
 
         Returns the updated user when GoTo sends it back (or, with ``reread``, re-reads it after
         a bodiless 200/204); else None. Changes that settings forbid are dropped first.
+
+        ``rebuilt``: ``full_resource`` is what gotosync last sent, not GoTo's whole user. Where a
+        body needs more than the changes (a full-definition PUT, or the whole list of a
+        multi-valued attribute), the user is read first; a user that is gone raises NotFound.
         """
         op = Op("update user", str(full_resource.get("userName") or key), anchored=True)
         changes = strip_unsent(dict(changes), send_active=self.send_active, send_extensions=self.send_extensions)
@@ -357,6 +362,8 @@ class GoToScimClient(TransportClient):
         styles = [self._resolved] if self._resolved else [PatchStyle.MERGE, PatchStyle.PATCHOP, PatchStyle.PUT]
         for i, style in enumerate(styles):
             try:
+                if rebuilt and self._needs_whole(style, changes):
+                    full_resource, rebuilt = await self._whole_user(key, op), False
                 response = await self._send_update(style, key, changes, full_resource, op)
             except BadRequest as exc:
                 if self._resolved is None and _may_reject_shape(exc) and i + 1 < len(styles):
@@ -371,6 +378,23 @@ class GoToScimClient(TransportClient):
                 return updated
             return await self.get_user(key) if reread else None
         raise AssertionError("unreachable")
+
+    def _needs_whole(self, style: PatchStyle, changes: Mapping[str, Any]) -> bool:
+        """Whether an update in ``style`` sends more of the user than ``changes``: a PUT always;
+        a merge (or strict PatchOp) body the whole list of a multi-valued attribute it changes."""
+        if style is PatchStyle.PUT:
+            return True
+        if style is PatchStyle.PATCHOP and not self.strict:
+            return False
+        return any(parse_path(path).filtered for path in changes)
+
+    async def _whole_user(self, key: str, op: Op) -> dict[str, Any]:
+        current = await self.get_user(key)
+        if current is None:
+            raise NotFound(
+                f"{op.subject} not sent: the user no longer exists in GoTo", status=404, code="InvalidAnchor", op=op
+            )
+        return current
 
     async def _send_update(
         self, style: PatchStyle, key: str, changes: Mapping[str, Any], full_resource: Mapping[str, Any], op: Op
@@ -411,9 +435,11 @@ class GoToScimClient(TransportClient):
         members = (group or {}).get("members") or []
         return [self._member(m) for m in members if isinstance(m, Mapping) and "value" in m]
 
-    async def disable_user(self, key: str, full_resource: Mapping[str, Any]) -> dict[str, Any] | None:
+    async def disable_user(
+        self, key: str, full_resource: Mapping[str, Any], *, rebuilt: bool = False
+    ) -> dict[str, Any] | None:
         """active=false through the session's update style (what GoTo does with it:
-        docs/reference/goto-api.md#u3)."""
+        docs/reference/goto-api.md#u3); ``rebuilt`` as for ``update_user``."""
         if not self.send_active:
             op = Op("disable user", str(full_resource.get("userName") or key), anchored=True)
             raise _bad(
@@ -421,7 +447,7 @@ class GoToScimClient(TransportClient):
                 SERVICE_INCOMPATIBLE,
                 "send_active is off, so GoTo never receives active=false; deprovision by delete or license removal",
             )
-        return await self.update_user(key, {"active": False}, full_resource)
+        return await self.update_user(key, {"active": False}, full_resource, rebuilt=rebuilt)
 
     async def delete_user(self, key: str) -> bool:
         """DELETE /Users/{key}: True when deleted (GoTo answers 200, SCIM 2.0 servers 204),

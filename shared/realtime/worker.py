@@ -4,14 +4,25 @@ A notification is only a ping: the worker coalesces duplicates, re-reads every o
 Graph and runs the same per-object pipeline as the cycles (logged as initiated by the webhook).
 Out-of-order and repeated notifications are harmless for that reason, and because an export is
 dropped when the link shows a newer read was already applied.
+
+Coalescing across messages: a burst reaches the worker as many messages naming the same users
+(Graph sends a notification per change; the assignment watch adds its own). A user whose link
+already carries a read taken after the message was received is skipped unread (counted as
+coalesced), and the invocations one process runs at once never work on one user together: a
+message naming a user that another invocation is running waits for that run, whose link write
+then usually makes it a skip.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
+import weakref
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared import telemetry
@@ -34,6 +45,44 @@ class WorkerResult:
     by_action: dict[str, int] = field(default_factory=dict)
     lifecycle: list[str] = field(default_factory=list)
     skipped: str = ""
+    coalesced: list[str] = field(default_factory=list)  # named, but a newer read was already applied
+
+
+class UserRuns:
+    """The users that this process's worker invocations are running now (one per event loop:
+    the host runs up to `queues.batchSize` messages at once). `hold` waits until no other run
+    holds any of the given users, then holds them for its own run."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, asyncio.Future[None]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, user_ids: Iterable[str]) -> AsyncIterator[None]:
+        ids = set(user_ids)
+        while busy := {self._held[uid] for uid in ids if uid in self._held}:
+            await asyncio.wait(busy)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for uid in ids:
+            self._held[uid] = done
+        try:
+            yield
+        finally:
+            for uid in ids:
+                if self._held.get(uid) is done:
+                    del self._held[uid]
+            done.set_result(None)
+
+
+_RUNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UserRuns] = weakref.WeakKeyDictionary()
+
+
+def user_runs() -> UserRuns:
+    """The UserRuns of the running event loop."""
+    loop = asyncio.get_running_loop()
+    runs = _RUNS.get(loop)
+    if runs is None:
+        runs = _RUNS[loop] = UserRuns()
+    return runs
 
 
 def parse_items(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -57,13 +106,19 @@ async def handle_message(
     for item in message.lifecycle:
         result.lifecycle.append(await _lifecycle(rt, keeper, item.to_json()))
     changes = {gid: await _group_changes(rt, gid, sub_id) for gid, sub_id in message.groups.items()}
-    users = set(message.users)
+    from_groups: set[str] = set()
     for joined, left in changes.values():
-        users |= joined | left
+        from_groups |= joined | left
+    users = message.users | from_groups
     result.users = users
     if users:
-        cycle = await rt.engine.sync_users(users, initiated_by=Initiator.WEBHOOK, job=job)
+        since = _changed_before(message, message.users - from_groups)
+        async with user_runs().hold(users):
+            cycle = await rt.engine.sync_users(users, initiated_by=Initiator.WEBHOOK, job=job, changed_before=since)
         result.by_action = dict(cycle.by_action)
+        result.coalesced = list(cycle.coalesced)
+        if cycle.coalesced:
+            telemetry.metrics().record_coalesced(len(cycle.coalesced))
     if rt.settings.provision_groups:
         for gid, (joined, left) in sorted(changes.items()):
             if joined or left:
@@ -71,6 +126,16 @@ async def handle_message(
     if message.received_at is not None:
         telemetry.metrics().record_webhook_latency((utcnow() - message.received_at).total_seconds())
     return result
+
+
+def _changed_before(message: QueueMessage, users: set[str]) -> dict[str, datetime]:
+    """User id -> the time by which its change was made: the intake's receipt of the
+    notification, for the users the message names itself. A group's joiners and leavers (found
+    by this run's delta round) and messages without a receipt time (the assignment watch's,
+    whose snapshot is stored after it queues) are always run."""
+    if message.received_at is None:
+        return {}
+    return dict.fromkeys(users, message.received_at)
 
 
 async def _group_changes(rt: Runtime, group_id: str, sub_id: str) -> tuple[set[str], set[str]]:

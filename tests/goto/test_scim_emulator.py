@@ -129,6 +129,63 @@ async def test_put_style_sends_the_full_definition(make_goto_emulator):
     assert goto.counters.total("PUT") == 1
 
 
+async def test_an_update_from_the_last_sent_values_sends_the_changes_without_reading_the_user(make_goto_emulator):
+    goto = make_goto_emulator(rate_limit=0)
+    key = goto.add_user(userName="s@contoso.com", givenName="Sam", familyName="Sun", title="Boss")
+    last_sent = {"id": key, "userName": "s@contoso.com", "name": {"givenName": "Sam", "familyName": "Sun"}}
+    async with scim(goto, patch_style="merge") as client:
+        await client.update_user(key, {"name.givenName": "Sid"}, last_sent, rebuilt=True)
+    assert goto.counters.total("GET") == 0 and goto.counters.total("PATCH") == 1
+    after = goto.user(key)
+    assert (after["givenName"], after["familyName"], after["title"]) == ("Sid", "Sun", "Boss")
+
+
+@pytest.mark.parametrize(
+    ("patch_style", "change"),
+    [
+        ("put", {"name.givenName": "Sid"}),  # a full definition: GoTo's whole user is needed
+        ("merge", {'emails[type eq "work"].value': "s2@contoso.com"}),  # a whole list is sent
+    ],
+)
+async def test_an_update_from_the_last_sent_values_reads_the_user_where_the_body_needs_more(
+    make_goto_emulator, patch_style, change
+):
+    goto = make_goto_emulator(rate_limit=0, extension_attrs="store")
+    key = goto.add_user(
+        userName="s@contoso.com",
+        givenName="Sam",
+        familyName="Sun",
+        title="Boss",
+        emails=[{"type": "work", "value": "s@contoso.com"}, {"type": "home", "value": "sam@example.org"}],
+    )
+    # What gotosync last sent: neither the title nor the home address (set in GoTo by hand).
+    last_sent = {
+        "id": key,
+        "userName": "s@contoso.com",
+        "name": {"givenName": "Sam", "familyName": "Sun"},
+        "emails": [{"type": "work", "value": "s@contoso.com"}],
+    }
+    async with scim(goto, patch_style=patch_style) as client:
+        await client.update_user(key, change, last_sent, rebuilt=True)
+    assert goto.counters.total("GET") == 1
+    after = goto.user(key)
+    assert after["title"] == "Boss"
+    assert {"type": "home", "value": "sam@example.org"} in [
+        {k: e[k] for k in ("type", "value")} for e in after["emails"]
+    ]
+
+
+async def test_an_update_from_the_last_sent_values_of_a_user_deleted_in_goto_is_not_found(make_goto_emulator):
+    goto = make_goto_emulator(rate_limit=0)
+    key = goto.add_user(userName="t@contoso.com")
+    goto.scim_delete_user(goto.org_user(key))  # deleted in GoTo by hand
+    last_sent = {"id": key, "userName": "t@contoso.com"}
+    async with scim(goto, patch_style="put") as client:
+        with pytest.raises(NotFound):
+            await client.update_user(key, {"displayName": "T"}, last_sent, rebuilt=True)
+    assert goto.counters.total("PUT") == 0
+
+
 async def test_settings_keep_active_and_extensions_out_of_bodies(make_goto_emulator):
     goto = make_goto_emulator(rate_limit=0, active="reject", extension_attrs="reject")
     async with scim(goto, send_active=False, send_extensions=False) as client:

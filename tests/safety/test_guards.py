@@ -61,16 +61,19 @@ async def test_unassigning_everyone_is_held_by_the_relative_guard_and_shown_in_s
     assert len(deprovisions(world, mark)) == 20
 
 
-async def test_one_throttled_goto_read_escrows_that_user_and_the_cycle_goes_on(provisioned: ProvisionedWorld) -> None:
+async def test_one_throttled_goto_request_escrows_that_user_and_the_cycle_goes_on(
+    provisioned: ProvisionedWorld,
+) -> None:
     world = await provisioned(users=6, assign=6)
     first, *others = world.assigned_user_ids()
     for uid in world.assigned_user_ids():
         world.graph.update_user(uid, department="Renamed")
     first_key = world.goto.user_by_username(world.upn(first))["key"]  # type: ignore[index]
-    # GoTo throttles one user's read with a Retry-After longer than gotosync waits.
-    world.goto.faults.inject(429, rf"^/identity/v1/Users/{first_key}$", method="GET", count=1, retry_after=3600)
+    # GoTo throttles one user's update (the one request a change costs) with a Retry-After
+    # longer than gotosync waits.
+    world.goto.faults.inject(429, rf"^/identity/v1/Users/{first_key}$", method="PATCH", count=1, retry_after=3600)
     result = await world.cycle()
-    assert result.by_action == {"Update": 5, "Other": 1} and result.by_status == {"Success": 5, "Failure": 1}
+    assert result.by_action == {"Update": 6} and result.by_status == {"Success": 5, "Failure": 1}
     async with world.store() as store:
         escrow = await store.escrow.get(first)
         assert escrow is not None and escrow.last_error_code == "TooManyRequests"
