@@ -101,7 +101,7 @@ class DriftResult:
             "linkedUsersCompared": self.compared,
             "unmanagedGotoUsers": self.unmanaged,
             "inStep": self.in_step,
-            "repairs": len(self.records),
+            "repairCount": len(self.records),
             "countsByAction": dict(sorted(by_action.items())),
             "countsByStatus": dict(sorted(by_status.items())),
             "staged": self.staged,
