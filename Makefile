@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: demo test lint format setup clean bench screenshots
+.PHONY: demo test lint format setup clean bench screenshots convergence
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -43,6 +43,11 @@ screenshots: setup
 
 bench: setup
 	for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# The convergence suite's long profile (docs/safety-testing.md); ARGS go to pytest, e.g.
+# ARGS="--hypothesis-seed=7".
+convergence: setup
+	CONVERGENCE_PROFILE=convergence-long CONVERGENCE_CLEAN_CYCLES=3 $(PY) -m pytest tests/convergence -q $(ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

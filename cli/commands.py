@@ -12,6 +12,7 @@ from rich.console import Console
 
 from cli import render
 from cli.render import print_json
+from shared.continuation import run_cycle
 from shared.engine.drift_sweep import sweep_drift
 from shared.mapping import MappingConfigError, load_mapping
 from shared.model import Initiator
@@ -35,8 +36,8 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace, console: Consol
     show_bar = console.is_terminal and not args.json
     async with open_runtime(settings) as rt:
         with render.cycle_progress(console) if show_bar else nullcontext(None) as on_progress:
-            result = await rt.engine.run_cycle(
-                full=args.full, dry_run=args.dry_run, initiated_by=Initiator.CLI, progress=on_progress
+            result = await run_cycle(
+                rt, full=args.full, dry_run=args.dry_run, initiated_by=Initiator.CLI, progress=on_progress
             )
     if args.json:
         print_json(result_document(result))

@@ -55,7 +55,13 @@ def _value(value: Any) -> str:
 def print_result(console: Console, result: CycleResult, *, show_plan: bool | None = None) -> None:
     """The summary as a table; for a dry run (or `show_plan`) each planned object with its diff."""
     kind = f"{result.kind.value} cycle" + (" (dry run: nothing was written)" if result.dry_run else "")
-    console.print(f"[bold]{kind}[/] {result.cycle_id} finished in {result.duration_s:.1f} s")
+    verb = "handed on (its time budget is spent)" if result.continuing else "finished"
+    console.print(f"[bold]{kind}[/] {result.cycle_id} {verb} in {result.duration_s:.1f} s")
+    if result.continuing:
+        console.print(
+            "the cycle continues in its next invocation: the Function app's sync_continue picks it up at once; "
+            "locally, run `gotosync sync` again"
+        )
     counts = Table("action", "count", title="by action")
     for action, n in sorted(result.by_action.items()):
         counts.add_row(action, str(n))

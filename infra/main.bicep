@@ -149,6 +149,12 @@ param deletionConfirmationSeconds string = '600'
 @description('CYCLE_LEASE_SECONDS: time-to-live of the cycle lease (renewed every third); a dead holder is taken over after it.')
 param cycleLeaseSeconds string = '60'
 
+@description('CYCLE_TIME_BUDGET_SECONDS: how long one invocation works on a cycle before it hands the cycle on (below functionTimeout).')
+param cycleTimeBudgetSeconds string = '480'
+
+@description('CONTINUATION_QUEUE: Storage queue on which a cycle that ran out of its time budget hands itself on.')
+param continuationQueue string = 'gotosync-continue'
+
 @description('DEFAULT_ACCESS_ONLY: users whose only role is Default Access.')
 @allowed([
   'skip'
@@ -350,6 +356,8 @@ var gotosyncSettings = {
   DELETION_THRESHOLD_PERCENT: deletionThresholdPercent
   DELETION_CONFIRMATION_SECONDS: deletionConfirmationSeconds
   CYCLE_LEASE_SECONDS: cycleLeaseSeconds
+  CYCLE_TIME_BUDGET_SECONDS: cycleTimeBudgetSeconds
+  CONTINUATION_QUEUE: continuationQueue
   DEFAULT_ACCESS_ONLY: defaultAccessOnly
   SKIP_OUT_OF_SCOPE_DELETIONS: skipOutOfScopeDeletions
   HARD_DELETE_ACTION: hardDeleteAction

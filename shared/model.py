@@ -226,6 +226,13 @@ class CycleProgress:
     processed: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # "Create/Success" -> n
     dry_run: bool = False
+    # A cycle that ran out of its invocation's time budget hands itself on: it is `continuing`,
+    # and its next invocation (the continuation message, or the next timer tick) resumes it.
+    continuing: bool = False
+    invocations: int = 1
+    # The delta links an initial cycle took at its start, kept until its last invocation stores
+    # them: changes made while it ran (across invocations) are replayed by the next round.
+    delta_links: tuple[str, str] = ("", "")
 
     @property
     def fraction(self) -> float:

@@ -525,6 +525,18 @@ class Settings:
         "after this long.",
         Whole(6),
     )
+    cycle_time_budget_seconds: int = setting(
+        "CYCLE_TIME_BUDGET_SECONDS",
+        "480",
+        "How long one invocation works on a cycle before it checkpoints and hands the cycle on (a continuation "
+        "message); keep it well below host.json's functionTimeout (10 minutes).",
+        Whole(1),
+    )
+    continuation_queue: str = setting(
+        "CONTINUATION_QUEUE",
+        "gotosync-continue",
+        "Storage queue on which a cycle that ran out of its time budget hands itself on to the next invocation.",
+    )
     default_access_only: DefaultAccessOnly = setting(
         "DEFAULT_ACCESS_ONLY", "skip", "Users whose only role is Default Access: skip or provision."
     )

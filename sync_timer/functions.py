@@ -12,6 +12,7 @@ import logging
 
 import azure.functions as func
 
+from shared.continuation import parse_continuation, run_cycle
 from shared.engine.cycle import CycleNotRun
 from shared.engine.drift_sweep import sweep_drift
 from shared.model import Initiator
@@ -33,11 +34,29 @@ async def sync_cycle(timer: func.TimerRequest) -> None:
     settings = Settings.from_env()
     try:
         async with open_runtime(settings) as rt:
-            result = await rt.engine.run_cycle(initiated_by=Initiator.TIMER)
+            result = await run_cycle(rt, initiated_by=Initiator.TIMER)
     except CycleNotRun as exc:
         log.info("sync cycle not run: %s", exc)
         return
-    log.info("sync cycle finished: %s", json.dumps(result.summary()))
+    log.info("sync cycle %s: %s", "continuing" if result.continuing else "finished", json.dumps(result.summary()))
+
+
+@bp.function_name("sync_continue")
+@bp.queue_trigger(arg_name="msg", queue_name="%CONTINUATION_QUEUE%", connection="AzureWebJobsStorage")
+async def sync_continue(msg: func.QueueMessage) -> None:
+    """A cycle that ran out of its invocation's time budget, continued at once."""
+    try:
+        continuation = parse_continuation(msg.get_body())
+    except ValueError as exc:
+        log.error("malformed continuation message dropped: %s", exc)
+        return
+    try:
+        async with open_runtime(Settings.from_env()) as rt:
+            result = await run_cycle(rt, initiated_by=Initiator.TIMER, resume=continuation.cycle_id)
+    except CycleNotRun as exc:
+        log.info("continuation not run: %s", exc)  # ended meanwhile, or an invocation holds it
+        return
+    log.info("sync cycle %s: %s", "continuing" if result.continuing else "finished", json.dumps(result.summary()))
 
 
 @bp.function_name("drift_sweep")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -24,7 +25,7 @@ from shared import telemetry
 from shared.engine.commit import Committer
 from shared.engine.effects import Context, Effects, Record, user_effects
 from shared.engine.export import Outcome, export
-from shared.engine.gate import STALE, Decision, decide, held_reason, is_stale
+from shared.engine.gate import NOTHING, PROCEED, STALE, Decision, decide, held_reason, is_stale
 from shared.engine.group_effects import GroupRecord
 from shared.engine.groups import assigned_members, sync_groups
 from shared.engine.guard import (
@@ -36,7 +37,16 @@ from shared.engine.guard import (
 )
 from shared.engine.licenses import DEFAULT_ACCESS, LicenseMap, config_digest, resolve_names
 from shared.engine.plan import Kind, Plan, Policy, failed_read, plan_user
-from shared.engine.reading import Candidate, NeedsFullRead, Orphan, Reading, ReadResult, snapshot_hash
+from shared.engine.reading import (
+    Candidate,
+    FullRead,
+    NeedsFullRead,
+    Orphan,
+    Reading,
+    ReadResult,
+    managed_count,
+    snapshot_hash,
+)
 from shared.entra.reader import DeltaExpired, EntraReader, GraphReadError
 from shared.errors import ErrorPolicy, GotosyncError
 from shared.goto.admin import GoToAdminClient
@@ -83,6 +93,7 @@ class CycleResult:
     staged: int = 0
     skipped_reason: str = ""  # set when the cycle did not run (lease held, provisioning off)
     groups: list[GroupRecord] = field(default_factory=list)  # each assigned group's plan and outcome
+    continuing: bool = False  # the budget ran out: the cycle hands itself on to its next invocation
 
     @property
     def duration_s(self) -> float:
@@ -100,7 +111,21 @@ class CycleResult:
             "countsByStatus": dict(sorted(self.by_status.items())),
             "staged": self.staged,
             "notRun": self.skipped_reason,
+            "continuing": self.continuing,
         }
+
+
+def _resumable(job: JobState, resume: str | None) -> CycleProgress | None:
+    """The cycle this invocation continues: the one a continuation message names, or (for the
+    timer) any cycle that handed itself on. CycleNotRun when a continuation has nothing to
+    continue (its cycle ended, or another took over): a duplicate message is harmless."""
+    current = job.current
+    live = current is not None and current.ended is None and not current.dry_run
+    if resume is not None:
+        if not live or current is None or current.cycle_id != resume or not current.continuing:
+            raise CycleNotRun(f"cycle {resume} has nothing left to continue")
+        return current
+    return current if live and current is not None and current.continuing else None
 
 
 class CycleNotRun(GotosyncError):
@@ -205,25 +230,34 @@ class SyncEngine:
         initiated_by: Initiator = Initiator.TIMER,
         progress: ProgressCallback | None = None,
         stop_after: int | None = None,
+        resume: str | None = None,
+        budget_seconds: float | None = None,
     ) -> CycleResult:
-        """One cycle. `stop_after` (tests) aborts after that many exports, like a timeout kill."""
-        cycle_id = str(uuid.uuid4())
+        """One invocation of a cycle. A cycle that runs out of its time budget
+        (CYCLE_TIME_BUDGET_SECONDS, or `budget_seconds`; dry runs have none) checkpoints and
+        returns `continuing`: the next invocation — its continuation message (`resume`, its id)
+        or the next timer tick — resumes the same cycle. `stop_after` (tests) aborts after that
+        many exports, like a timeout kill."""
         job = await self.store.job.get()
         if not job.enabled and initiated_by is Initiator.TIMER and not dry_run:
             raise CycleNotRun("provisioning is off")
-        kind = self._cycle_kind(job, full)
+        resuming = _resumable(job, resume) if not dry_run else None
+        cycle_id = resuming.cycle_id if resuming else str(uuid.uuid4())
         if dry_run:
-            run = _Run(self, cycle_id, kind, True, initiated_by, progress, stop_after, None)
+            run = _Run(self, cycle_id, self._cycle_kind(job, full), True, initiated_by, progress, stop_after, None)
             return await run.execute(job)
         ttl = self.settings.cycle_lease_seconds
-        lease = await self.store.lease.acquire(LEASE_NAME, cycle_id, ttl)
+        lease = await self.store.lease.acquire(LEASE_NAME, f"{cycle_id}/{uuid.uuid4().hex[:8]}", ttl)
         if lease is None:
             raise CycleNotRun(await self._lease_holder())
         try:
             async with LeaseHeartbeat(self.store.lease, lease, ttl / 3) as heartbeat:
                 job = await self.store.job.get()  # read again under the lease
-                kind = self._cycle_kind(job, full)
+                resuming = _resumable(job, resume)
+                kind = resuming.kind if resuming else self._cycle_kind(job, full)
                 run = _Run(self, cycle_id, kind, False, initiated_by, progress, stop_after, heartbeat)
+                run.budget = budget_seconds if budget_seconds is not None else self.settings.cycle_time_budget_seconds
+                run.resume(resuming)
                 return await run.execute(job)
         finally:
             with contextlib.suppress(Exception):  # an outage must not hide the cycle's own error
@@ -296,6 +330,32 @@ class _Run:
         self.licenses: LicenseMap | None = None
         self.held = ""  # why this run's disables and deletes are held ("" = they are not)
         self.group_records: list[GroupRecord] = []
+        self.budget: float | None = None  # seconds this invocation may work before handing on
+        self.clock_started = time.monotonic()
+        self.out_of_time = False
+
+    def resume(self, progress: CycleProgress | None) -> None:
+        """Continue a cycle that handed itself on: same id, kind, start and counts; the delta
+        links an initial cycle took at its start."""
+        if progress is None:
+            return
+        self.kind = progress.kind
+        self.started = progress.started or self.started
+        self.counts = Counter(progress.counts)
+        self.state = dataclasses.replace(progress, continuing=False, invocations=progress.invocations + 1)
+
+    @property
+    def staged(self) -> int:
+        """Disables and deletes (users and groups) this run held back."""
+        return sum(n for key, n in self.counts.items() if key.startswith(f"{Action.STAGED_DELETE.value}/"))
+
+    def _time_is_up(self) -> bool:
+        """The invocation's budget is spent: stop starting exports and hand the cycle on."""
+        if self.budget is None or self.dry_run or self.kind is CycleKind.TARGETED:
+            return False
+        if time.monotonic() - self.clock_started >= self.budget:
+            self.out_of_time = True
+        return self.out_of_time
 
     # ---------------------------------------------------------------- running
 
@@ -304,28 +364,74 @@ class _Run:
         if not self.dry_run:
             await self.e.store.job.update(self._take_current)
         async with self._guarded():
-            read = await self._read(job)
-            records = await self._run(read, job)
+            read, records = await self._users(job)
+            if self.out_of_time:
+                await self._hand_on()
+                return self._result(records, continuing=True)
             await self._sync_groups(read, records, job)
             if not self.dry_run:
                 self._log_orphans(read.orphans)
-                staged = sum(1 for r in records if r.staged) + sum(1 for g in self.group_records if g.staged)
-                await self._finish(read, staged)
+                await self._finish(read, self.staged)
             return self._result(records)
+
+    async def _hand_on(self) -> None:
+        """The budget is spent: what was done is committed and the cycle is marked continuing, so
+        that its next invocation resumes it (nothing is lost: every create left its intent and
+        every done object its link; nothing is repeated: done objects plan as in step)."""
+        log.info("cycle %s handing on after %d object(s) (invocation %d)", self.cycle_id, self.state.processed,
+                 self.state.invocations)  # fmt: skip
+        self.state.continuing = True
+        await self._checkpoint()
 
     def _take_current(self, job: JobState) -> None:
         job.current = self.state  # fences out any earlier holder's checkpoints (see _fenced)
 
-    async def _read(self, job: JobState) -> ReadResult:
+    async def _users(self, job: JobState) -> tuple[ReadResult, list[Record]]:
+        """The user pass: incremental (the affected users), or full, page by page."""
+        if self.kind is not CycleKind.INITIAL:
+            try:
+                read = await Reading(self.e).incremental(job)
+            except (DeltaExpired, NeedsFullRead) as exc:
+                log.warning("%s", exc)
+                self.kind = self.state.kind = CycleKind.INITIAL
+            else:
+                return read, await self._run(read, job)
+        return await self._run_full(job)
+
+    async def _run_full(self, job: JobState) -> tuple[ReadResult, list[Record]]:
+        """A full cycle holds one page of users at a time: each page is planned and its creates
+        and updates exported at once; disables and deletes wait for the end of the listing,
+        where the deletion guards count them all. The budget is checked between pages."""
         reading = Reading(self.e)
-        if self.kind is CycleKind.INITIAL:
-            return await reading.full()
-        try:
-            return await reading.incremental(job)
-        except (DeltaExpired, NeedsFullRead) as exc:
-            log.warning("%s", exc)
-            self.kind = self.state.kind = CycleKind.INITIAL
-            return await reading.full()
+        ctx = await reading.full_context(self.state.delta_links if all(self.state.delta_links) else None)
+        self.state.delta_links = ctx.delta_links
+        self.state.total = len(ctx.wanted)
+        self.licenses = await self.e.license_map() if ctx.wanted else None
+        names: dict[str, str] = {}
+        deferred: list[tuple[Plan, Candidate]] = []
+        records: list[Record] = []
+        async for candidates in reading.full_pages(ctx):
+            records += await self._full_page(candidates, ctx, names, deferred)
+            if self._time_is_up():
+                return ctx.result(), records
+        records += await self._full_page(await reading.full_missing(ctx), ctx, names, deferred)
+        if not self._time_is_up():
+            decisions = self._gate(deferred, job, managed_count(ctx.stored.values()))
+            records += await self._apply(deferred, decisions, set(ctx.escrow))
+        return ctx.result(), records
+
+    async def _full_page(
+        self,
+        candidates: list[Candidate],
+        ctx: FullRead,
+        names: dict[str, str],
+        deferred: list[tuple[Plan, Candidate]],
+    ) -> list[Record]:
+        plans = [(self._plan_one(c), c) for c in candidates]
+        await self._refuse_clashes([p for p, _ in plans], names)
+        deferred += [(p, c) for p, c in plans if p.kind.deprovisions]
+        now = [(p, c) for p, c in plans if not p.kind.deprovisions]
+        return await self._apply(now, [PROCEED if p.kind.writes else NOTHING for p, _ in now], set(ctx.escrow))
 
     async def execute_targeted(self, user_ids: list[str], job: JobState | None = None) -> CycleResult:
         job = job if job is not None else await self.e.store.job.get()
@@ -334,26 +440,32 @@ class _Run:
             read = await Reading(self.e).targeted(user_ids, job)
             read.managed = job.managed_users
             records = await self._run(read, job)
-            staged = sum(1 for r in records if r.staged)
-            if staged and not self.dry_run:
-                await self._hold_deletions(staged)
+            if self.staged and not self.dry_run:
+                await self._hold_deletions(self.staged)
             return self._result(records)
 
     async def _run(self, read: ReadResult, job: JobState) -> list[Record]:
-        """Plan every candidate, gate the whole plan, then export and commit each object; the
-        objects whose link write lost a race are read and decided once more."""
+        """Plan every candidate, gate the whole plan, then apply it."""
         plans = await self._plan(read, job)
-        decisions = self._gate(plans, job, read.managed)
+        return await self._apply(plans, self._gate(plans, job, read.managed), read.escrowed)
+
+    async def _apply(
+        self, plans: list[tuple[Plan, Candidate]], decisions: list[Decision], escrowed: set[str]
+    ) -> list[Record]:
+        """Export and commit each object (a dry run only counts); the objects whose link write
+        lost a race are read and decided once more. The records are kept for dry and targeted
+        runs (reports, on-demand answers), not for cycles: a cycle holds no more than a page."""
         if self.dry_run:
             records = [Record(plan, decision) for (plan, _), decision in zip(plans, decisions, strict=True)]
             for record in records:
                 self._count(record.log_action.value, record.log_status.value)
             return records
-        records = await self._export_all(plans, decisions, read.escrowed)
+        records = await self._export_all(plans, decisions, escrowed)
         await self.commit.flush()
         if self.commit.conflicts:
-            await self._redecide(self.commit.conflicts)
-        return records
+            conflicts, self.commit.conflicts = self.commit.conflicts, []
+            await self._redecide(conflicts)
+        return records if self.kind is CycleKind.TARGETED else []
 
     async def _redecide(self, user_ids: list[str]) -> None:
         """Objects whose link write lost a race: another run wrote after our read. Read each
@@ -416,6 +528,17 @@ class _Run:
             return failed_read(cand.user, cand.link, *cand.error)
         return plan_user(cand.user, cand.link, cand.match, self.e.mapping, self.e.policy, self.licenses)
 
+    async def _refuse_clashes(self, plans: list[Plan], names: dict[str, str]) -> None:
+        """A full cycle's page: a userName planned for a user that an earlier page planned for
+        another refuses the cycle before this page is exported (`names`: what was planned)."""
+        page: dict[str, str] = {}
+        for p in plans:
+            name = p.values.get("userName")
+            if p.kind in (Kind.CREATE, Kind.UPDATE, Kind.ENABLE, Kind.NONE) and isinstance(name, str) and name:
+                page.setdefault(name.casefold(), p.user.id)
+        await self._refuse_duplicates(plans, {k: v for k, v in names.items() if k not in page or page[k] != v})
+        names.update(page)
+
     async def _refuse_duplicates(self, plans: list[Plan], taken: dict[str, str]) -> None:
         """A plan that would give two users the same userName is refused as a whole."""
         wanted = [
@@ -453,7 +576,7 @@ class _Run:
 
         async def one(i: int) -> None:
             async with sem:
-                if abort.is_set():
+                if abort.is_set() or self._time_is_up():
                     return
                 if self.heartbeat is not None:
                     self.heartbeat.check()  # a lost lease stops every export not yet started
@@ -682,7 +805,7 @@ class _Run:
 
         await self.e.store.job.update(mutate)
 
-    def _result(self, records: list[Record]) -> CycleResult:
+    def _result(self, records: list[Record], continuing: bool = False) -> CycleResult:
         by_action: Counter[str] = Counter()
         by_status: Counter[str] = Counter()
         for key, n in self.counts.items():
@@ -698,8 +821,9 @@ class _Run:
             plans=records,
             by_action=dict(by_action),
             by_status=dict(by_status),
-            staged=sum(1 for r in records if r.staged) + sum(1 for g in self.group_records if g.staged),
+            staged=self.staged,
             groups=list(self.group_records),
+            continuing=continuing,
         )
 
 

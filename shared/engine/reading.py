@@ -14,10 +14,10 @@ escrowed); it never stops the others. Absence is turned into evidence by shared/
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from shared.engine.evidence import from_delta_removal, from_read
 from shared.engine.matching import GoToIndex, Owners, RemoteMatcher, match_in_index
@@ -28,9 +28,6 @@ from shared.model import Assignment, EscrowEntry, JobState, Link, SourceUser, Us
 
 if TYPE_CHECKING:
     from shared.engine.cycle import SyncEngine
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 class NeedsFullRead(Exception):
@@ -114,6 +111,39 @@ class Memberships:
         return out
 
 
+GOTO_PAGE = 1000  # GoTo users per listing page (a server that pages smaller answers with fewer)
+
+
+@dataclass
+class FullRead:
+    """A full cycle's reads besides the users themselves, and the users it has seen so far."""
+
+    delta_links: tuple[str, str]
+    assignments: dict[str, Assignment]
+    roles_of: dict[str, frozenset[str]]
+    groups: Memberships
+    evidence: str
+    stored: dict[str, Link]
+    escrow: dict[str, EscrowEntry]
+    wanted: set[str]
+    index: GoToIndex
+    owners: Owners
+    seen: set[str] = field(default_factory=set)
+
+    def result(self) -> ReadResult:
+        """What the cycle's end needs (its candidates were processed page by page)."""
+        return ReadResult(
+            [],
+            self.delta_links,
+            self.assignments,
+            set(self.escrow),
+            managed=managed_count(self.stored.values()),
+            taken_names=taken_names(self.stored.values(), set()),
+            orphans=_orphans(self.index, self.stored, self.wanted),
+            groups=self.groups,
+        )
+
+
 @dataclass
 class ReadResult:
     candidates: list[Candidate]
@@ -191,52 +221,68 @@ class Reading:
 
     # ------------------------------------------------------------------ full
 
-    async def full(self) -> ReadResult:
+    async def full_context(self, links_now: tuple[str, str] | None = None) -> FullRead:
+        """What a full cycle reads before the users: the delta links (`links_now`: the ones the
+        cycle took at its start, when it continues), the assignments and the assigned groups'
+        members, the links and escrow, and one listing of GoTo users to match against."""
         reader = self.reader
         # Delta links first: changes made while we read are replayed by the next round.
-        links_now = await reader.latest_delta_links(self.e.select)
+        links_now = links_now or await reader.latest_delta_links(self.e.select)
         assignments = await reader.assignments(await reader.app_roles())
         roles_of, by_group = await self.roles_by_user(assignments)
-        groups = Memberships(set(by_group), members=dict(by_group), listed=dict(by_group), full=True)
-        evidence = assignment_evidence(assignments, utcnow())
         stored = {lk.entra_id: lk for lk in await self.store.links.all("user")}
         escrow = {e.entra_id: e for e in await self.store.escrow.all() if e.kind == "user"}
-        wanted = set(roles_of) | set(stored)
-        read_at = utcnow()
-        users: dict[str, dict[str, Any]] = {}
-        async for page in reader.iter_users(self.e.select):
-            for attrs in page:
-                if attrs["id"] in wanted:
-                    users[attrs["id"]] = attrs
         index = GoToIndex(m.target for m in self.e.matching)
-        async for resource in self.e.scim.list_users():
+        async for resource in self.e.scim.list_users(page_size=GOTO_PAGE):
             index.add(resource)
-        owners = Owners(stored.values())
-        # Linked but not listed: each is read by id (the listing is no evidence of anything).
-        missing = sorted(uid for uid in wanted if uid not in users)
-        reads = await bounded(self._read_one, missing, self.limit)
-        by_missing = dict(zip(missing, reads, strict=True))
-        candidates = []
-        for uid in sorted(wanted):
-            link = stored.get(uid)
-            roles, assigned = roles_of.get(uid, frozenset()), uid in roles_of
-            if uid in users:
-                user = SourceUser(uid, users[uid], roles=roles, assigned=assigned, evidence=evidence)
-                cand = Candidate(user, link, Match(None), read_at, escrow.get(uid))
-            else:
-                cand = self._candidate(by_missing[uid], link, roles, assigned, evidence, escrow.get(uid), True)
-            if cand.error is None:
-                cand.match = match_in_index(cand.user, link, index, self.e.matching_values, owners)
-            candidates.append(cand)
-        return ReadResult(
-            candidates,
-            links_now,
-            assignments,
-            set(escrow),
-            managed=managed_count(stored.values()),
-            orphans=_orphans(index, stored, wanted),
-            groups=groups,
+        return FullRead(
+            delta_links=links_now,
+            assignments=assignments,
+            roles_of=roles_of,
+            groups=Memberships(set(by_group), members=dict(by_group), listed=dict(by_group), full=True),
+            evidence=assignment_evidence(assignments, utcnow()),
+            stored=stored,
+            escrow=escrow,
+            wanted=set(roles_of) | set(stored),
+            index=index,
+            owners=Owners(stored.values()),
         )
+
+    async def full_pages(self, ctx: FullRead) -> AsyncIterator[list[Candidate]]:
+        """The wanted users of each page of the /users listing, as candidates, one page at a time
+        (a full cycle holds one page of users, never the tenant). The listing must be whole
+        (the reader raises IncompleteRead otherwise)."""
+        async for page in self.reader.iter_users(self.e.select):
+            read_at = utcnow()
+            out = []
+            for attrs in page:
+                uid = attrs["id"]
+                if uid not in ctx.wanted or uid in ctx.seen:
+                    continue
+                ctx.seen.add(uid)
+                roles, assigned = ctx.roles_of.get(uid, frozenset()), uid in ctx.roles_of
+                user = SourceUser(uid, attrs, roles=roles, assigned=assigned, evidence=ctx.evidence)
+                cand = Candidate(user, ctx.stored.get(uid), Match(None), read_at, ctx.escrow.get(uid))
+                out.append(self._matched(cand, ctx))
+            yield out
+
+    async def full_missing(self, ctx: FullRead) -> list[Candidate]:
+        """Wanted (linked or assigned) users the listing did not show, each read by id: the
+        listing is no evidence of anything."""
+        missing = sorted(ctx.wanted - ctx.seen)
+        reads = await bounded(self._read_one, missing, self.limit)
+        out = []
+        for uid, read in zip(missing, reads, strict=True):
+            roles, assigned = ctx.roles_of.get(uid, frozenset()), uid in ctx.roles_of
+            cand = self._candidate(read, ctx.stored.get(uid), roles, assigned, ctx.evidence, ctx.escrow.get(uid), True)
+            out.append(self._matched(cand, ctx))
+        ctx.seen.update(missing)
+        return out
+
+    def _matched(self, cand: Candidate, ctx: FullRead) -> Candidate:
+        if cand.error is None:
+            cand.match = match_in_index(cand.user, cand.link, ctx.index, self.e.matching_values, ctx.owners)
+        return cand
 
     # ------------------------------------------------------------------ incremental
 

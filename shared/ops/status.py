@@ -37,7 +37,7 @@ def cycle_running(progress: CycleProgress | None, lease: Lease | None, now: date
         and progress.ended is None
         and lease is not None
         and not lease.expired(now)
-        and lease.owner == progress.cycle_id
+        and lease.owner.split("/", 1)[0] == progress.cycle_id  # owner: "<cycle id>/<invocation>"
     )
 
 
@@ -57,7 +57,8 @@ def cycle_document(p: CycleProgress | None, *, running: bool | None = None) -> d
         "counts": dict(sorted(p.counts.items())),
     }
     if running is not None:
-        doc["state"] = "running" if running else "interrupted"
+        doc["state"] = "running" if running else ("continuing" if p.continuing else "interrupted")
+        doc["invocations"] = p.invocations
     return doc
 
 

@@ -61,15 +61,17 @@ class Services:
         self._store = self._queue = self._runtime = self._runtime_cm = None
 
 
-def make_queue(settings: Settings) -> NotificationQueue:
+def make_queue(settings: Settings, name: str | None = None) -> NotificationQueue:
+    """A Storage queue client: the notification queue, or the one `name`d (the continuations')."""
+    name = name or settings.notification_queue
     if settings.storage_connection_string:
-        return NotificationQueue.from_connection_string(settings.storage_connection_string, settings.notification_queue)
+        return NotificationQueue.from_connection_string(settings.storage_connection_string, name)
     if settings.storage_table_endpoint:
         from azure.identity.aio import DefaultAzureCredential
 
         account_url = settings.storage_table_endpoint.replace(".table.", ".queue.")
-        return NotificationQueue.from_account_url(account_url, settings.notification_queue, DefaultAzureCredential())
-    raise ValueError("no storage configured for the notification queue (GOTOSYNC_STORAGE or GOTOSYNC_TABLE_ENDPOINT)")
+        return NotificationQueue.from_account_url(account_url, name, DefaultAzureCredential())
+    raise ValueError("no storage configured for the queues (GOTOSYNC_STORAGE or GOTOSYNC_TABLE_ENDPOINT)")
 
 
 _cache: dict[tuple[int, str], Services] = {}

@@ -35,6 +35,9 @@ def progress_to_dict(progress: CycleProgress) -> dict[str, Any]:
         "processed": progress.processed,
         "counts": dict(progress.counts),
         "dry_run": progress.dry_run,
+        "continuing": progress.continuing,
+        "invocations": progress.invocations,
+        "delta_links": list(progress.delta_links),
     }
 
 
@@ -49,7 +52,16 @@ def progress_from_dict(data: dict[str, Any]) -> CycleProgress:
         processed=int(data.get("processed", 0)),
         counts={str(k): int(v) for k, v in (data.get("counts") or {}).items()},
         dry_run=bool(data.get("dry_run", False)),
+        continuing=bool(data.get("continuing", False)),
+        invocations=int(data.get("invocations", 1)),
+        delta_links=_pair(data.get("delta_links")),
     )
+
+
+def _pair(value: Any) -> tuple[str, str]:
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return (value[0], value[1])
+    return ("", "")
 
 
 def job_to_entity(state: JobState) -> dict[str, Any]:

@@ -61,3 +61,31 @@ async def test_timer_does_nothing_while_provisioning_is_off(
 
 def test_function_app_is_only_a_composition_root() -> None:
     assert isinstance(function_app.app, func.FunctionApp)
+
+
+async def test_a_cycle_out_of_budget_hands_itself_on_and_sync_continue_finishes_it(
+    make_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from emulators.functions_host import FunctionsHost
+
+    world = make_world(users=14, assign=12)
+    world.goto.faults.inject("latency", r"^/identity/v1/Users$", method="POST", latency_ms=300)
+    env = world.env(
+        cycle_time_budget_seconds=1, cycle_concurrency=2, continuation_queue="c" + world.settings.table_prefix
+    )
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    await FUNCTIONS["sync_cycle"].get_user_function()(TimerRequest(past_due=False))
+    async with world.store() as s:
+        job = await s.job.get()
+    assert job.current is not None and job.current.continuing  # handed on, not waiting for the next tick
+    host = FunctionsHost(function_app.app)
+    await host.start(queues=False)
+    try:
+        handled = await host.drain()  # sync_continue picks the message up (and any it hands on)
+    finally:
+        await host.stop()
+    async with world.store() as s:
+        job = await s.job.get()
+    assert handled >= 1 and job.current is None and job.last is not None and job.last.invocations > 1
+    assert world.goto.counters.total("POST", "/identity/v1/Users") == 12

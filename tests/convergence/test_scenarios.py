@@ -1,0 +1,83 @@
+"""Fixed step lists of the convergence suite's state machine for the failures issue 10 lists (and
+one it found), so that each is checked in every run, not only when the random search finds it.
+Each test is a scenario as the suite prints one; the machine checks the safety invariant after
+every run, and its last step, `teardown()`, runs the clean cycles and checks convergence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.convergence.conftest import Suite
+from tests.convergence.test_convergence import ConvergenceMachine
+
+
+@pytest.fixture
+def machine(suite: Suite) -> Iterator[ConvergenceMachine]:
+    """12 users, all directly assigned with a role that carries a seat, and one group; the
+    first cycle still to run."""
+    state = ConvergenceMachine(suite)
+    state.setup(users=12, groups=1, hard_delete_action="delete", goto_keeps_extensions=True, layout=0)
+    for index in range(12):
+        state.assign_user(user=index, role="MeetingOrganizer")
+    try:
+        yield state
+    finally:
+        if not state.closed:
+            state.broken = True  # the test failed before its teardown step: only close
+            state.teardown()
+
+
+def index_of_first_created(state: ConvergenceMachine) -> int:
+    """The user whose GoTo account the journal shows created first (counted from the newest)."""
+    first = next(e for e in state.goto.journal_entries() if "created" in e["events"])
+    return len(state.ids) - 1 - state.ids.index(state.judge.upn_owner[first["userName"].lower()])
+
+
+@pytest.mark.parametrize("kind", ["drop-value", "empty-200", "no-content", "error-200", "wrong-shape"])
+def test_a_users_page_without_value_deletes_nobody(machine: ConvergenceMachine, kind: str) -> None:
+    machine.full_cycle()
+    machine.graph_fault(fault=f"users-page2-{kind}")
+    machine.full_cycle()
+    machine.teardown()
+
+
+@pytest.mark.parametrize("kind", ["drop-value", "empty-200", "no-content", "error-200", "wrong-shape"])
+def test_an_assignments_answer_without_value_disables_nobody(machine: ConvergenceMachine, kind: str) -> None:
+    machine.incremental_cycle()
+    machine.graph_fault(fault=f"assignments-{kind}")
+    machine.incremental_cycle()
+    machine.teardown()
+
+
+def test_a_transient_404_in_a_webhook_run_deletes_nobody(machine: ConvergenceMachine) -> None:
+    machine.incremental_cycle()
+    machine.graph_fault(fault="user-404")
+    machine.webhook_run(user=0, group=0)
+    machine.teardown()
+
+
+def test_a_killed_cycle_then_a_upn_change_gives_no_second_account(machine: ConvergenceMachine) -> None:
+    machine.killed_cycle(writes=2, at="create", full=True)  # two users created, their links not saved
+    created = index_of_first_created(machine)
+    machine.change_user(user=created, change="upn")
+    machine.webhook_run(user=created, group=0)  # a targeted run does not wait for the cycle lease
+    machine.teardown()
+
+
+def test_a_killed_cycle_does_not_block_the_cycles_after_it(machine: ConvergenceMachine) -> None:
+    machine.killed_cycle(writes=2, at="write", full=True)
+    machine.teardown()  # the clean cycles must start within CONVERGENCE_LEASE_WAIT seconds
+
+
+def test_an_attribute_change_of_a_user_in_scope_through_a_group_keeps_it_enabled(
+    machine: ConvergenceMachine,
+) -> None:
+    machine.assign_group(group=0, role="MeetingOrganizer")
+    machine.unassign_user(user=0)
+    machine.membership(group=0, user=0, join=True)
+    machine.incremental_cycle()
+    machine.change_user(user=0, change="upn")
+    machine.incremental_cycle()
+    machine.teardown()
