@@ -135,7 +135,8 @@ def print_drift(console: Console, result: DriftResult) -> None:
         console.print(table)
     for label, key in (("deleted in GoTo while disabled (nothing to restore)", "deletedWhileDisabled"),
                        ("could not be read (left to the next sweep)", "unread"),
-                       ("changed under the sweep (left to the next sweep)", "leftToNextSweep")):  # fmt: skip
+                       ("changed under the sweep (left to the next sweep)", "leftToNextSweep"),
+                       ("not repaired in the time budget (left to the next sweep)", "outOfTimeBudget")):  # fmt: skip
         if summary[key]:
             console.print(f"{summary[key]} user(s) {label}")
     if result.staged:

@@ -3,13 +3,16 @@ repaired through the pipeline's own stages (shared/engine/drift.py decides, gate
 re-disables with the deletion guards, export.py writes, effects.py and commit.py keep the link
 and the log).
 
-Costs: ⌈U/100⌉ GoTo requests for U GoTo users, a read by id for each linked user the listing
+Costs: ⌈U/1000⌉ GoTo requests for U GoTo users, a read by id for each linked user the listing
 did not show (its deletion must be confirmed by a 404, never taken from a listing), one Admin
 API license listing when ROLE_LICENSES is set, ⌈L/1000⌉ link pages, and then only the repairs.
 No Graph request: the expected state is what gotosync last exported (docs/drift.md).
 
 The sweep takes the cycle lease (it never interleaves with a cycle), does nothing while
-provisioning is off or a cycle is unfinished, and a dry run lists the repairs and writes nothing.
+provisioning is off or a cycle is unfinished (killed, or continuing in its next invocation), and
+a dry run lists the repairs and writes nothing. It works to the cycles' time budget
+(CYCLE_TIME_BUDGET_SECONDS): repairs not started by then are left to the next sweep, which
+finds them still different.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from shared.engine.export import Outcome, export
 from shared.engine.gate import Decision, decide, held_reason
 from shared.engine.guard import DELETION_QUARANTINE
 from shared.engine.plan import Kind, Plan
-from shared.engine.reading import managed_count
+from shared.engine.reading import GOTO_PAGE, managed_count
 from shared.fanout import bounded
 from shared.goto.errors import AuthError, GoToError
 from shared.model import CycleKind, CycleProgress, Initiator, JobState, Link, utcnow
@@ -76,6 +79,7 @@ class DriftResult:
     gone_disabled: int = 0  # disabled users deleted in GoTo: nothing to give back
     unread: int = 0  # linked users the listing did not show and a read by id could not reach
     raced: int = 0  # repairs another run's link write overtook twice: the next sweep looks again
+    out_of_budget: int = 0  # repairs not started within the time budget: the next sweep finds them again
     records: list[Record] = field(default_factory=list)
 
     @property
@@ -108,6 +112,7 @@ class DriftResult:
             "deletedWhileDisabled": self.gone_disabled,
             "unread": self.unread,
             "leftToNextSweep": self.raced,
+            "outOfTimeBudget": self.out_of_budget,
         }
 
     def document(self) -> dict[str, Any]:
@@ -134,14 +139,20 @@ def repair_document(record: Record, *, executed: bool) -> dict[str, Any]:
 
 
 async def sweep_drift(
-    engine: SyncEngine, *, dry_run: bool = False, initiated_by: Initiator = Initiator.TIMER
+    engine: SyncEngine,
+    *,
+    dry_run: bool = False,
+    initiated_by: Initiator = Initiator.TIMER,
+    budget_seconds: float | None = None,
 ) -> DriftResult:
     """One drift sweep. Raises CycleNotRun when provisioning is off (unless a dry run), when a
-    cycle holds the lease or has not finished."""
+    cycle holds the lease or has not finished. Repairs not started within `budget_seconds`
+    (default CYCLE_TIME_BUDGET_SECONDS) are left to the next sweep."""
     job = await engine.store.job.get()
     if not dry_run and not job.enabled:
         raise CycleNotRun("provisioning is off: the drift sweep leaves GoTo alone")
-    sweep = _Sweep(engine, dry_run, initiated_by)
+    budget = engine.settings.cycle_time_budget_seconds if budget_seconds is None else budget_seconds
+    sweep = _Sweep(engine, dry_run, initiated_by, budget)
     if dry_run:
         return await sweep.run(job)
     _refuse_during_cycle(job)
@@ -163,11 +174,14 @@ async def sweep_drift(
 
 
 def _refuse_during_cycle(job: JobState) -> None:
+    """A cycle that has not ended (killed, or continuing in its next invocation) holds GoTo in
+    mid-change: its links are not yet what it will leave, so the sweep waits for its end."""
     current = job.current
     if current is not None and current.ended is None and not current.dry_run:
+        state = f"continuing (invocation {current.invocations})" if current.continuing else "unfinished"
         raise CycleNotRun(
-            f"cycle {current.cycle_id} ({current.kind.value}, {current.processed} / {current.total}) has not "
-            "finished: the drift sweep runs after it"
+            f"cycle {current.cycle_id} ({current.kind.value}, {current.processed} / {current.total}) is {state}: "
+            "the drift sweep runs after it ends"
         )
 
 
@@ -182,7 +196,7 @@ class _Sweep:
     """One sweep: observe (links, GoTo listing, seats), plan, gate, export, commit; the users
     whose link another run wrote meanwhile are observed and decided once more."""
 
-    def __init__(self, engine: SyncEngine, dry_run: bool, initiated_by: Initiator) -> None:
+    def __init__(self, engine: SyncEngine, dry_run: bool, initiated_by: Initiator, budget: float) -> None:
         self.e = engine
         self.dry_run = dry_run
         self.result = DriftResult(str(uuid.uuid4()), dry_run, initiated_by, utcnow())
@@ -194,6 +208,7 @@ class _Sweep:
         self.held: str | None = None
         self.deprovisions = 0
         self.raced: list[str] = []
+        self.deadline = time.monotonic() + budget  # set at the start: the listing counts too
 
     async def run(self, job: JobState) -> DriftResult:
         links = await self.e.store.links.all("user")
@@ -229,7 +244,7 @@ class _Sweep:
         seats = await self._seats()
         read_at = utcnow()
         repairs: list[Repair] = []
-        async for resource in self.e.scim.list_users():
+        async for resource in self.e.scim.list_users(page_size=GOTO_PAGE):
             self.result.listed += 1
             link = by_goto.pop(str(resource.get("id", "")), None)
             if link is None:
@@ -304,6 +319,9 @@ class _Sweep:
         repair, decision = pair
         if self.heartbeat is not None:
             self.heartbeat.check()  # a lost lease stops every export not yet started
+        if decision.export and time.monotonic() > self.deadline:
+            self.result.out_of_budget += 1  # still different in GoTo: the next sweep repairs it
+            return None
         t0 = time.perf_counter()
         base = await self._base(repair, decision)
         if base is None:

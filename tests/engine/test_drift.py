@@ -330,3 +330,56 @@ async def test_a_webhook_write_landing_under_the_sweep_wins_and_the_user_is_deci
     async with world.store() as store:
         link = await store.links.get(uid, "user")
     assert link is not None and link.exported["displayName"] == "From Entra"
+
+
+async def test_a_cycle_continuing_across_invocations_holds_off_the_sweep_until_it_has_ended(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(users=40, assign=30, goto=VISIBLE)
+    # Each create takes a while: the initial cycle runs out of its tiny budget and hands itself on.
+    world.goto.faults.inject("latency", r"^/identity/v1/Users$", method="POST", latency_ms=100)
+    async with world.runtime(cycle_concurrency=4) as rt:
+        first = await rt.engine.run_cycle(initiated_by=Initiator.TIMER, budget_seconds=0.25)
+    assert first.continuing
+    created = [u for u in world.goto.users() if u["userName"].lower() != "admin@contoso.com"]
+    assert created  # some users exist, not all of them
+    with by_hand(world) as goto:
+        goto.patch(scim(f"/Users/{created[0]['key']}"), json={"displayName": "Renamed By Hand"})
+    writes = world.goto.counters.writes()
+    # Between two invocations nobody holds the lease, but the cycle has not ended: no sweep.
+    with pytest.raises(CycleNotRun, match=rf"{first.cycle_id}.*continuing \(invocation 1\)"):
+        await sweep(world)
+    assert world.goto.counters.writes() == writes
+    async with world.store() as store:
+        job = await store.job.get()
+        assert job.current is not None and job.current.continuing and job.current.cycle_id == first.cycle_id
+        assert await store.cycles.recent(5) == []  # no sweep in the history either
+    # The cycle runs to its end; then the sweep runs and GoTo is as gotosync left it.
+    world.goto.faults.clear()
+    async with world.runtime() as rt:
+        last = await rt.engine.run_cycle(initiated_by=Initiator.TIMER, resume=first.cycle_id)
+    assert not last.continuing and last.cycle_id == first.cycle_id
+    result = await sweep(world)
+    assert result.in_step + len(result.records) == 30 and result.unmanaged == 1
+    for uid in world.assigned_user_ids():
+        assert world.goto_user(world.upn(uid))["displayName"] == world.graph.user(uid)["displayName"]
+
+
+async def test_repairs_not_started_within_the_time_budget_are_left_to_the_next_sweep(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(users=5, assign=4, goto=VISIBLE)
+    await world.cycle()
+    renamed = world.assigned_user_ids()[:3]
+    with by_hand(world) as goto:
+        for uid in renamed:
+            goto.patch(scim(f"/Users/{key_of(world, uid)}"), json={"displayName": "Renamed By Hand"})
+    writes = world.goto.counters.writes()
+    spent = await sweep(world, budget_seconds=0)
+    assert spent.out_of_budget == 3 and spent.records == [] and spent.summary()["outOfTimeBudget"] == 3
+    assert world.goto.counters.writes() == writes
+    assert all(world.goto_user(world.upn(uid))["displayName"] == "Renamed By Hand" for uid in renamed)
+    again = await sweep(world)
+    assert again.out_of_budget == 0 and sorted(r.user.id for r in again.records) == sorted(renamed)
+    for uid in renamed:
+        assert world.goto_user(world.upn(uid))["displayName"] == world.graph.user(uid)["displayName"]
