@@ -1,11 +1,12 @@
 """One bounded fan-out for every concurrent read or write over a collection: at most `limit`
 calls in flight, results in input order. Call sites size `limit` from settings
-(CYCLE_CONCURRENCY), never leave it unbounded."""
+(CYCLE_CONCURRENCY), never leave it unbounded. And `read_ahead`: a paged read one page ahead
+of its consumer."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -21,3 +22,32 @@ async def bounded(fn: Callable[[T], Awaitable[R]], items: Iterable[T], limit: in
             return await fn(item)
 
     return list(await asyncio.gather(*(one(i) for i in items)))
+
+
+_END = object()
+
+
+async def _next(pages: AsyncIterator[T]) -> object:
+    try:
+        return await anext(pages)
+    except StopAsyncIteration:
+        return _END
+
+
+async def read_ahead(pages: AsyncIterator[T]) -> AsyncIterator[T]:
+    """The pages of `pages` in order, each next page read while the consumer works on the one it
+    has: never more than one page ahead. A failed read raises where its page would have been
+    yielded. Use inside `contextlib.aclosing`: leaving early cancels the read in flight."""
+    ahead: asyncio.Future[object] = asyncio.ensure_future(_next(pages))
+    try:
+        while (page := await ahead) is not _END:
+            ahead = asyncio.ensure_future(_next(pages))
+            yield page  # type: ignore[misc]
+    finally:
+        ahead.cancel()
+        await asyncio.wait([ahead])  # a cancellation of this caller still reaches it
+        if not ahead.cancelled():
+            ahead.exception()  # a read nobody will consume: its error is not this caller's
+        aclose = getattr(pages, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -39,7 +39,7 @@ async function poll() {
     const doc = await get("overview");
     last = doc;
     render(doc);
-    running = doc.currentCycle?.state === "running";
+    running = inProgress(doc.currentCycle);
   } catch (error) {
     clear($("#job-facts")).append(el("div", {}, errorBlock(error)));
   }
@@ -71,8 +71,13 @@ function render(doc) {
   renderHistory(doc.recentCycles, doc.lastCycle);
 }
 
+// A cycle handed on to its next invocation (time budget spent) is still in progress.
+function inProgress(cycle) {
+  return cycle?.state === "running" || cycle?.state === "continuing";
+}
+
 function renderCycle(cycle, rate) {
-  const running = cycle?.state === "running";
+  const running = inProgress(cycle);
   $("#cycle-idle").hidden = running;
   $("#cycle-running").hidden = !running;
   if (wasRunning !== null && wasRunning !== running) announce(running ? "A cycle started." : "The cycle ended.");
@@ -95,7 +100,9 @@ function renderCycle(cycle, rate) {
   } else {
     progress.removeAttribute("value"); // indeterminate while the cycle still reads
   }
-  $("#cycle-count").textContent = `${cycle.processed} / ${total || "?"}`;
+  const n = cycle.invocations || 1;
+  const handedOn = cycle.state === "continuing" ? `, continuing (handed on after invocation ${n})` : n > 1 ? `, invocation ${n}` : "";
+  $("#cycle-count").textContent = `${cycle.processed} / ${total || "?"}${handedOn}`;
   $("#cycle-percent").textContent = cycle.progress === null ? "(reading Entra and GoTo)" : `(${Math.round(cycle.progress * 100)}%)`;
   $("#cycle-rate").textContent = rate && rate.perSecond
     ? `${rate.perSecond} objects/s` + (rate.secondsLeft !== null ? `, about ${duration(rate.secondsLeft)} left` : "")

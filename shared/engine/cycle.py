@@ -49,6 +49,7 @@ from shared.engine.reading import (
 )
 from shared.entra.reader import DeltaExpired, EntraReader, GraphReadError
 from shared.errors import ErrorPolicy, GotosyncError
+from shared.fanout import read_ahead
 from shared.goto.admin import GoToAdminClient
 from shared.goto.errors import AuthError
 from shared.goto.scim import GoToScimClient
@@ -410,10 +411,13 @@ class _Run:
         names: dict[str, str] = {}
         deferred: list[tuple[Plan, Candidate]] = []
         records: list[Record] = []
-        async for candidates in reading.full_pages(ctx):
-            records += await self._full_page(candidates, ctx, names, deferred)
-            if self._time_is_up():
-                return ctx.result(), records
+        # The next page of users is read from Graph while this one is exported: GoTo's rate,
+        # not Graph's latency, sets the pace.
+        async with contextlib.aclosing(read_ahead(reading.full_pages(ctx))) as pages:
+            async for candidates in pages:
+                records += await self._full_page(candidates, ctx, names, deferred)
+                if self._time_is_up():
+                    return ctx.result(), records
         records += await self._full_page(await reading.full_missing(ctx), ctx, names, deferred)
         if not self._time_is_up():
             decisions = self._gate(deferred, job, managed_count(ctx.stored.values()))

@@ -128,7 +128,8 @@ async def _licenses(plan: Plan, doing: _Doing, set_licenses: LicenseSetter | Non
     if wanted:
         doing.step("EntryExportUpdate", f"Set the licenses of GoTo user {doing.target_id}: {', '.join(wanted)}")
     else:
-        doing.step("EntryExportUpdate", f"Released the licenses of GoTo user {doing.target_id}: {', '.join(held)}")
+        released = ", ".join(held) or "all it held"
+        doing.step("EntryExportUpdate", f"Released the licenses of GoTo user {doing.target_id}: {released}")
     return _done(doing, ok=True, licenses=list(wanted))
 
 

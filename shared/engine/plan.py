@@ -470,7 +470,9 @@ def _plan_update(plan: _Draft, owned_target: dict[str, Any], wanted: list[str] |
     link = plan.link
     plan.changes = diff(plan.values, owned_target, link)
     held = sorted(link.licenses) if link is not None else []
-    if wanted is not None and wanted != held:
+    # A create intent does not know the seats its unfinished create assigned: set them anyway.
+    unknown = link is not None and not link.live
+    if wanted is not None and (wanted != held or unknown):
         plan.licenses = (held, wanted)
     if not plan.changes and plan.licenses is None:
         plan.kind, plan.reason = Kind.NONE, "already in sync"
@@ -557,10 +559,13 @@ def _plan_out_of_scope(
         return _processing(plan)
     if policy.skip_out_of_scope_deletions and not user.hard_deleted:
         return _skip(plan, f"out of scope ({plan.scope.reason}); SkipOutOfScopeDeletions is on")
-    release = ([*sorted(link.licenses)], []) if licenses is not None and link.licenses else None
+    # Seats to release: the ones the link says it holds; and when the link is only a create
+    # intent (a run died before it saved what it assigned), whatever the user may hold.
+    unknown = not link.live
+    release = ([*sorted(link.licenses)], []) if licenses is not None and (link.licenses or unknown) else None
     current_active = get_value(target, "active") if has_value(target, "active") else link.active
     if current_active is False or (isinstance(current_active, str) and current_active.lower() == "false"):
-        if release is None:
+        if release is None or (unknown and not link.licenses and link.exported.get("active") is False):
             return _skip(plan, f"already disabled: {plan.scope.reason}")
         # Disabled, but a seat is still held (its release failed before): release it now.
         plan.kind = Kind.DISABLE

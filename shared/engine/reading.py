@@ -300,10 +300,13 @@ class Reading:
         # Links are read only when there is something to decide (a quiet cycle stays cheap).
         links = {lk.entra_id: lk for lk in await self.store.links.all("user")} if (affected or changed) else {}
         direct = {pid for pid, a in assignments.items() if a.principal_type == "User"}
-        if affected or any(uid not in links and uid not in direct for uid in changed):
+        affected |= {uid for uid in changed if uid in links or uid in direct}
+        # The members decide scope: anyone affected may hold a role through a group as well as
+        # directly (a seat comes with each role), and a changed user nobody links may have joined one.
+        if affected or changed:
             await self._members(groups)
         member_ids = set().union(*groups.members.values()) if groups.members else set()
-        affected |= {uid for uid in changed if uid in links or uid in direct or uid in member_ids}
+        affected |= {uid for uid in changed if uid in member_ids}
         roles_of = _roles_of(affected, assignments, direct, groups.members)
         candidates = await self._incremental_candidates(sorted(affected), links, changed, due, roles_of, assignments)
         return ReadResult(

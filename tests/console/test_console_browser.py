@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from shared.model import Initiator
 from tests.console.conftest import ConsoleWorld
 
 SLOW_GOTO = 4.0  # GoTo requests per second (emulator and client alike): an initial cycle of 40 users takes ~10 s
@@ -61,6 +62,21 @@ async def test_the_overview_shows_an_initial_cycle_progressing(
         cycle.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await cycle
+
+
+async def test_the_overview_shows_a_cycle_handed_on_to_its_next_invocation_as_in_progress(
+    make_console: Callable[..., Any], browser: Callable[..., Any]
+) -> None:
+    live = await make_console(users=24, assign=20)
+    live.world.goto.faults.inject("latency", r"^/identity/v1/Users$", method="POST", latency_ms=200)
+    async with live.world.runtime(cycle_concurrency=1) as rt:  # the host runs no queue: nobody continues it
+        result = await rt.engine.run_cycle(initiated_by=Initiator.TIMER, budget_seconds=1.0)
+    assert result.continuing
+    page = await open_console(browser, live)
+    await page.locator("#cycle-running").wait_for(state="visible")
+    count = await page.locator("#cycle-count").text_content() or ""
+    assert count.endswith("/ 20, continuing (handed on after invocation 1)")
+    assert processed(count) < 20
 
 
 async def test_a_log_search_finds_a_users_entry_and_shows_its_details(

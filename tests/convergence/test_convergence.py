@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, initialize, precondition, rule
 
@@ -33,7 +33,17 @@ from tests.fixtures.world import World, world_settings
 # ---------------------------------------------------------------- profiles and knobs
 
 _COMMON = {"deadline": None, "suppress_health_check": list(HealthCheck), "print_blob": True}
-settings.register_profile("convergence-ci", max_examples=20, stateful_step_count=20, **_COMMON)
+# CI explores the same examples every run (a red CI run is gotosync's doing, not the draw's) and
+# reports a failure unshrunk, with its blob to replay and shrink locally; the long profile draws
+# new examples every run and shrinks.
+settings.register_profile(
+    "convergence-ci",
+    max_examples=20,
+    stateful_step_count=20,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    **_COMMON,
+)
 settings.register_profile("convergence-long", max_examples=300, stateful_step_count=40, **_COMMON)
 PROFILE = os.environ.get("CONVERGENCE_PROFILE", "convergence-ci")
 CLEAN_CYCLES = int(os.environ.get("CONVERGENCE_CLEAN_CYCLES", "2"))

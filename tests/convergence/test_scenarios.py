@@ -81,3 +81,37 @@ def test_an_attribute_change_of_a_user_in_scope_through_a_group_keeps_it_enabled
     machine.change_user(user=0, change="upn")
     machine.incremental_cycle()
     machine.teardown()
+
+
+def test_a_user_created_by_a_killed_cycle_then_unassigned_is_disabled_and_its_seat_released(
+    machine: ConvergenceMachine,
+) -> None:
+    machine.killed_cycle(writes=2, at="create", full=True)  # created and licensed; the links not saved
+    created = index_of_first_created(machine)
+    machine.unassign_user(user=created)
+    machine.incremental_cycle()
+    machine.teardown()  # the oracle: disabled, and no seat held
+
+
+def test_a_change_of_a_user_assigned_directly_and_through_a_group_keeps_both_seats(
+    machine: ConvergenceMachine,
+) -> None:
+    machine.unassign_user(user=0)
+    machine.assign_user(user=0, role="WebinarOrganizer")
+    machine.assign_group(group=0, role="MeetingOrganizer")
+    machine.membership(group=0, user=0, join=True)
+    machine.full_cycle()
+    machine.change_user(user=0, change="department")
+    machine.incremental_cycle()
+    machine.teardown()  # the oracle: the seats of both roles
+
+
+def test_a_user_created_by_a_killed_cycle_whose_role_loses_its_seat_gives_the_seat_back(
+    machine: ConvergenceMachine,
+) -> None:
+    machine.killed_cycle(writes=2, at="create", full=True)  # created with a seat; the links not saved
+    created = index_of_first_created(machine)
+    machine.unassign_user(user=created)
+    machine.assign_user(user=created, role="Admin")  # still in scope; a role without a seat
+    machine.incremental_cycle()
+    machine.teardown()  # the oracle: in scope, no seat

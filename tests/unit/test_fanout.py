@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.fanout import bounded
+from shared.fanout import bounded, read_ahead
 
 
 @settings(max_examples=50, deadline=None)
@@ -26,3 +29,49 @@ def test_bounded_keeps_order_and_never_exceeds_its_limit(items: list[int], limit
 
     assert asyncio.run(bounded(double, items, limit)) == [2 * n for n in items]
     assert most <= max(1, limit)
+
+
+async def _pages(log: list[str], count: int, fail_at: int | None = None) -> AsyncIterator[int]:
+    for n in range(count):
+        log.append(f"read {n}")
+        if n == fail_at:
+            raise ValueError(f"page {n} is incomplete")
+        yield n
+    log.append("end")
+
+
+async def test_read_ahead_reads_the_next_page_while_the_consumer_works_on_one() -> None:
+    log: list[str] = []
+    got = []
+    async with contextlib.aclosing(read_ahead(_pages(log, 3))) as pages:
+        async for page in pages:
+            await asyncio.sleep(0)  # the consumer's work yields to the loop, as an export does
+            log.append(f"use {page}")
+            got.append(page)
+    assert got == [0, 1, 2]
+    # Each page is read before the one before it is used, and never two pages ahead.
+    assert log == ["read 0", "read 1", "use 0", "read 2", "use 1", "end", "use 2"]
+
+
+async def test_read_ahead_raises_a_failed_read_where_its_page_would_be() -> None:
+    log: list[str] = []
+    got: list[int] = []
+
+    async def consume() -> None:
+        async with contextlib.aclosing(read_ahead(_pages(log, 3, fail_at=1))) as pages:
+            async for page in pages:
+                got.append(page)
+
+    with pytest.raises(ValueError, match="page 1 is incomplete"):
+        await consume()
+    assert got == [0]
+
+
+async def test_leaving_read_ahead_early_stops_the_read_in_flight_and_closes_the_pages() -> None:
+    log: list[str] = []
+    async with contextlib.aclosing(read_ahead(_pages(log, 5))) as pages:
+        async for page in pages:
+            if page == 1:
+                break
+    assert "end" not in log and "read 4" not in log
+    assert len([e for e in log if e.startswith("read")]) <= 3
