@@ -25,6 +25,7 @@ bp = func.Blueprint()
 FUNCTION_NAMES = {
     "provision": "ops_provision",
     "dry-run": "ops_dry_run",
+    "drift": "ops_drift",
     "test-connection": "ops_test_connection",
     "provisioning": "ops_provisioning",
     "restart": "ops_restart",

@@ -12,6 +12,7 @@ from typing import Any
 import azure.functions as func
 
 from admin_api.translate import Handler, body, boolean, json_response, param, text, translated
+from shared.engine.drift_sweep import sweep_drift
 from shared.model import Initiator
 from shared.ops import InvalidInput
 from shared.ops import audit as audit_trail
@@ -81,6 +82,17 @@ async def dry_run(req: func.HttpRequest, actor: Actor) -> func.HttpResponse:
     async with open_runtime(Settings.from_env()) as rt:
         result = await rt.engine.run_cycle(full=full, dry_run=True, initiated_by=Initiator.ADMIN)
     return json_response(dry_run_document(result, include_unchanged=include_unchanged))
+
+
+@translated
+async def drift(req: func.HttpRequest, actor: Actor) -> func.HttpResponse:
+    """{"dryRun"?: bool}: the drift sweep now; each repair (GoTo's value and the one put back)."""
+    dry = boolean(body(req), "dryRun", False)
+    async with open_runtime(Settings.from_env()) as rt:
+        result = await sweep_drift(rt.engine, dry_run=dry, initiated_by=Initiator.ADMIN)
+        if not dry:
+            await audit_trail.record(rt.store, actor, "drift sweep", cycle_id=result.sweep_id, detail=result.summary())
+    return json_response(result.document())
 
 
 @translated
@@ -247,6 +259,7 @@ async def audit(req: func.HttpRequest, actor: Actor) -> func.HttpResponse:
 OPERATIONS: dict[str, Operation] = {
     "provision": Operation("POST", provision, writes=True),
     "dry-run": Operation("POST", dry_run),
+    "drift": Operation("POST", drift, writes=True),
     "test-connection": Operation("GET", test_connection),
     "provisioning": Operation("POST", provisioning, writes=True),
     "restart": Operation("POST", restart_job, writes=True),

@@ -13,6 +13,7 @@ from rich.console import Console
 from cli import render
 from cli.render import print_json
 from shared.continuation import run_cycle
+from shared.engine.drift_sweep import sweep_drift
 from shared.mapping import MappingConfigError, load_mapping
 from shared.model import Initiator
 from shared.ops import InvalidInput, audit
@@ -42,6 +43,20 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace, console: Consol
         print_json(result_document(result))
     else:
         render.print_result(console, result)
+    return 0
+
+
+async def cmd_drift(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    async with open_runtime(settings) as rt:
+        result = await sweep_drift(rt.engine, dry_run=args.dry_run, initiated_by=Initiator.CLI)
+        if not args.dry_run:
+            await audit.record(
+                rt.store, audit.cli_actor(), "drift sweep", cycle_id=result.sweep_id, detail=result.summary()
+            )
+    if args.json:
+        print_json(result.document())
+    else:
+        render.print_drift(console, result)
     return 0
 
 

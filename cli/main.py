@@ -1,4 +1,4 @@
-"""`gotosync`, the admin command line: cycles and dry runs, provision on demand, test
+"""`gotosync`, the admin command line: cycles and dry runs, the drift sweep, provision on demand, test
 connection, start/stop/restart/allow-deletes, status, the provisioning logs, the attribute
 mapping (validate a file, preview a user), the settings, and the deployment commands.
 
@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="plan only: write nothing to GoTo or to the state; show each diff"
     )
     sync.add_argument("--json", action="store_true", help="print one JSON document")
+
+    drift = sub.add_parser(
+        "drift", help="the drift sweep now: put back GoTo users edited by hand as gotosync left them"
+    )
+    drift.add_argument("--dry-run", action="store_true", help="list the repairs: write nothing to GoTo or the state")
+    drift.add_argument("--json", action="store_true", help="print one JSON document")
 
     provision = sub.add_parser("provision", help="provision one user, or a group's members, now (on demand)")
     provision.add_argument("user", nargs="?", help="the user's UPN, mail address or object id")
@@ -131,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {
     "sync": commands.cmd_sync,
+    "drift": commands.cmd_drift,
     "provision": commands.cmd_provision,
     "test-connection": commands.cmd_test_connection,
     "start": commands.cmd_start_stop,

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 
 from shared.engine.cycle import CycleResult
+from shared.engine.drift_sweep import DriftResult
 from shared.engine.effects import Record
 from shared.engine.plan import Kind
 from shared.mapping import ExpressionSyntaxError, MappingError
@@ -101,6 +102,49 @@ def print_plans(console: Console, plans: list[Record], *, executed: bool = False
         ]
         table.add_row(*(escape(c) for c in cells))
     console.print(table)
+
+
+def print_drift(console: Console, result: DriftResult) -> None:
+    """The sweep's counts, then each repair: GoTo's value (old) and the one put back (new)."""
+    summary = result.summary()
+    mode = " (dry run: nothing was written)" if result.dry_run else ""
+    console.print(f"[bold]Drift sweep{mode}[/] {result.sweep_id} finished in {summary['durationSeconds']:.1f} s")
+    console.print(
+        f"{result.listed} GoTo user(s) listed, {result.compared} linked user(s) compared, {result.in_step} in step, "
+        f"{result.unmanaged} not managed by gotosync (left alone)"
+    )
+    if not result.records:
+        console.print("no drift: GoTo holds what gotosync last exported")
+    else:
+        table = Table(
+            "user", "action", "status", "attribute", "GoTo (old)", "put back (new)", "reason", show_lines=True
+        )
+        for record in sorted(result.records, key=lambda r: (r.log_action.value, r.target_name)):
+            status = record.log_status.value if not result.dry_run else record.plan.log_status.value
+            changes = record.shown_changes()
+            cells = [
+                record.target_name or record.user.id,
+                record.log_action.value + (f" ({record.kind.value})" if record.staged else ""),
+                status + (f" [{record.error_code}]" if record.failed else ""),
+                "\n".join(short_name(path) for path, _, _ in changes),
+                "\n".join(_value(old) for _, old, _ in changes),
+                "\n".join(_value(new) for _, _, new in changes),
+                record.reason,
+            ]
+            table.add_row(*(escape(c) for c in cells))
+        console.print(table)
+    for label, key in (("deleted in GoTo while disabled (nothing to restore)", "deletedWhileDisabled"),
+                       ("could not be read (left to the next sweep)", "unread"),
+                       ("changed under the sweep (left to the next sweep)", "leftToNextSweep"),
+                       ("not repaired in the time budget (left to the next sweep)", "outOfTimeBudget")):  # fmt: skip
+        if summary[key]:
+            console.print(f"{summary[key]} user(s) {label}")
+    if result.staged:
+        verb = "would be staged" if result.dry_run else "staged"
+        console.print(
+            f"[yellow]{result.staged} re-disable(s) {verb} by the deletion threshold: the next cycle re-reads those "
+            "users from Entra once an admin runs `gotosync allow-deletes` (or fixes the cause and restarts)[/]"
+        )
 
 
 # ---------------------------------------------------------------------------- provision on demand

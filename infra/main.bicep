@@ -144,6 +144,9 @@ param gotoSendActive string = 'true'
 @description('SYNC_SCHEDULE: NCRONTAB schedule of the sync cycle.')
 param syncSchedule string = '0 */40 * * * *'
 
+@description('DRIFT_SWEEP_SCHEDULE: NCRONTAB schedule of the drift sweep (GoTo users edited by hand are put back).')
+param driftSweepSchedule string = '0 0 2 * * *'
+
 @description('DELETION_THRESHOLD: disables + deletes one cycle may do before they are staged; 0 = no limit.')
 param deletionThreshold string = '500'
 
@@ -361,6 +364,7 @@ var gotosyncSettings = {
   GOTO_PATCH_STYLE: gotoPatchStyle
   GOTO_SEND_ACTIVE: gotoSendActive
   SYNC_SCHEDULE: syncSchedule
+  DRIFT_SWEEP_SCHEDULE: driftSweepSchedule
   DELETION_THRESHOLD: deletionThreshold
   DELETION_THRESHOLD_PERCENT: deletionThresholdPercent
   DELETION_CONFIRMATION_SECONDS: deletionConfirmationSeconds

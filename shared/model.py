@@ -49,6 +49,7 @@ class CycleKind(enum.StrEnum):
     INITIAL = "Initial"
     INCREMENTAL = "Incremental"
     TARGETED = "Targeted"  # named objects now: webhook worker, assignment watch, on demand
+    DRIFT = "Drift"  # the drift sweep: GoTo compared with the links, no Entra read (docs/drift.md)
 
 
 class Initiator(enum.StrEnum):
@@ -57,6 +58,7 @@ class Initiator(enum.StrEnum):
     WEBHOOK = "Webhook"
     ON_DEMAND = "OnDemand"
     ADMIN = "Admin"
+    DRIFT = "Drift"  # a repair of a change made in GoTo by hand (the drift sweep, docs/drift.md)
 
 
 class DefaultAccessOnly(enum.StrEnum):

@@ -514,6 +514,13 @@ class Settings:
     sync_schedule: str = setting(
         "SYNC_SCHEDULE", "0 */40 * * * *", "Cron schedule (NCRONTAB) of the sync cycle timer.", Schedule()
     )
+    drift_sweep_schedule: str = setting(
+        "DRIFT_SWEEP_SCHEDULE",
+        "0 0 2 * * *",
+        "Cron schedule of the drift sweep: GoTo users edited by hand are put back as gotosync left them "
+        "(docs/drift.md).",
+        Schedule(),
+    )
     deletion_threshold: int = setting(
         "DELETION_THRESHOLD", "500", "Disables + deletes one cycle may do; above it they are staged. 0 = no limit."
     )

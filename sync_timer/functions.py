@@ -1,4 +1,5 @@
-"""The sync-cycle timer: translates a tick into one engine cycle and its outcome into logs.
+"""The sync-cycle timer: translates a tick into one engine cycle and its outcome into logs; the
+drift sweep, the assignment watch and the subscription keeper on their own schedules.
 
 Thin by design: everything that decides lives in shared/ (which knows nothing of
 azure.functions) and is tested without the Functions host.
@@ -13,6 +14,7 @@ import azure.functions as func
 
 from shared.continuation import parse_continuation, run_cycle
 from shared.engine.cycle import CycleNotRun
+from shared.engine.drift_sweep import sweep_drift
 from shared.model import Initiator
 from shared.realtime.services import services_for
 from shared.realtime.watch import watch_assignments
@@ -55,6 +57,20 @@ async def sync_continue(msg: func.QueueMessage) -> None:
         log.info("continuation not run: %s", exc)  # ended meanwhile, or an invocation holds it
         return
     log.info("sync cycle %s: %s", "continuing" if result.continuing else "finished", json.dumps(result.summary()))
+
+
+@bp.function_name("drift_sweep")
+@bp.timer_trigger(arg_name="timer", schedule="%DRIFT_SWEEP_SCHEDULE%", run_on_startup=False, use_monitor=True)
+async def drift_sweep(timer: func.TimerRequest) -> None:
+    """GoTo users edited by hand put back as gotosync left them (docs/drift.md)."""
+    settings = Settings.from_env()
+    try:
+        async with open_runtime(settings) as rt:
+            result = await sweep_drift(rt.engine, initiated_by=Initiator.TIMER)
+    except CycleNotRun as exc:
+        log.info("drift sweep not run: %s", exc)
+        return
+    log.info("drift sweep finished: %s", json.dumps(result.summary()))
 
 
 @bp.function_name("assignment_watch")

@@ -1,6 +1,6 @@
-"""Cycle history: one row per cycle that ran to its end (initial and incremental, not targeted
-runs or dry runs), so that the console can show the last cycles and their counts. The job row
-keeps only the current and the last one.
+"""Cycle history: one row per cycle that ran to its end (initial and incremental, and drift
+sweeps; not targeted runs or dry runs), so that the console can show the last cycles and their
+counts. The job row keeps only the current and the last one.
 
 One partition; the row key is the inverted end time, so a query reads the newest first and
 stops at its limit. Retention drops rows older than LOG_RETENTION_DAYS with the logs.

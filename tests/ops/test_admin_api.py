@@ -13,6 +13,7 @@ from tests.ops.conftest import FUNCTIONS, ROUTES, http
 ENDPOINTS = {
     "ops_provision": ("POST", "ops/provision"),
     "ops_dry_run": ("POST", "ops/dry-run"),
+    "ops_drift": ("POST", "ops/drift"),
     "ops_test_connection": ("GET", "ops/test-connection"),
     "ops_provisioning": ("POST", "ops/provisioning"),
     "ops_restart": ("POST", "ops/restart"),
