@@ -355,7 +355,11 @@ class Reading:
         assignments: dict[str, Assignment],
     ) -> list[Candidate]:
         evidence = assignment_evidence(assignments, utcnow())
-        matcher = RemoteMatcher(self.e.scim, self.e.matching_values, Owners(links.values()), trust_link=True)
+        owners = Owners(links.values())
+        matcher = RemoteMatcher(self.e.scim, self.e.matching_values, owners, trust_link=True)
+        # A retry reads GoTo: what was held or failed may rest on GoTo's state, not the link's
+        # (a re-disable the drift sweep held: GoTo shows the user re-enabled by hand).
+        fresh = RemoteMatcher(self.e.scim, self.e.matching_values, owners)
 
         async def one(uid: str) -> Candidate | None:
             link = links.get(uid)
@@ -371,7 +375,7 @@ class Reading:
             if link is None and not cand.user.assigned and cand.error is None:
                 return None  # never provisioned and not in scope: nothing to do, nothing to log
             if cand.error is None:
-                cand.match = await matcher.match(cand.user, link)
+                cand.match = await (fresh if uid in due else matcher).match(cand.user, link)
             return cand
 
         found = await bounded(one, affected, self.limit)
