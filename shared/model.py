@@ -150,6 +150,10 @@ class Link:
     # A create is recorded before its POST (goto_id still ""): a crash between the POST and the
     # link write leaves this intent, and the next run finds the GoTo user by it.
     pending: bool = False
+    # A license change on a linked user is recorded before its Admin API call (the seats it is
+    # about to set): a crash between the call and the link write leaves it, and the next run
+    # sets the seats explicitly instead of trusting `licenses`.
+    seats_pending: list[str] | None = None
 
     @property
     def live(self) -> bool:

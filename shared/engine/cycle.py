@@ -703,11 +703,23 @@ class _Run:
                 return replace(STALE, reason="another run linked this user meanwhile; the next run decides"), cand.link
             return decision, written
         if self.kind is CycleKind.TARGETED:
-            return decision, cand.link  # read a moment ago; the conditional write catches a race
-        current = await self.e.store.links.get(plan.user.id, "user")
-        if is_stale(cand.link, current, cand.read_at):
-            return STALE, current
-        return decision, current
+            current = cand.link  # read a moment ago; the conditional write catches a race
+        else:
+            current = await self.e.store.links.get(plan.user.id, "user")
+            if is_stale(cand.link, current, cand.read_at):
+                return STALE, current
+        return await self._seat_intent(plan, decision, current)
+
+    async def _seat_intent(self, plan: Plan, decision: Decision, current: Link | None) -> tuple[Decision, Link | None]:
+        """A seat change on a linked user records the seats it is about to set before the Admin
+        API call, as a create records its intent, so that a crash in between is not forgotten."""
+        if plan.licenses is None or current is None or not current.live:
+            return decision, current
+        written = await self.commit.intent(replace(current, seats_pending=list(plan.licenses[1])))
+        if written is None:
+            lost = replace(STALE, reason="another run changed this user's link meanwhile; the next run decides")
+            return lost, current
+        return decision, written
 
     async def _owner_of(self, goto_id: str) -> str | None:
         return await self.e.store.links.owner_of(goto_id)

@@ -287,6 +287,8 @@ def _exported_link(plan: Plan, outcome: Outcome, ctx: Context) -> Link:
     exported = dict(previous.exported) if previous is not None and not previous.pending else {}
     held = list(previous.licenses) if previous is not None else []
     licenses = outcome.licenses if outcome.licenses is not None and outcome.ok else held
+    # A seat change that did not finish leaves its intent: the next run sets the seats again.
+    seats_pending = None if outcome.ok or previous is None else previous.seats_pending
     if plan.kind is Kind.DISABLE:
         return Link(
             entra_id=plan.user.id,
@@ -298,6 +300,7 @@ def _exported_link(plan: Plan, outcome: Outcome, ctx: Context) -> Link:
             active=False,
             applied_at=ctx.read_at,
             etag=ctx.base.etag if ctx.base else None,
+            seats_pending=seats_pending,
         )
     exported.update(plan.values)
     if previous is not None and previous.live and not outcome.adopted:
@@ -314,6 +317,7 @@ def _exported_link(plan: Plan, outcome: Outcome, ctx: Context) -> Link:
         active=True,
         applied_at=ctx.read_at,
         etag=ctx.base.etag if ctx.base else None,
+        seats_pending=seats_pending,
     )
 
 

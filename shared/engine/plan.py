@@ -472,9 +472,10 @@ def _plan_create(plan: _Draft, match: Match, wanted: list[str] | None) -> _Draft
 def _plan_update(plan: _Draft, owned_target: dict[str, Any], wanted: list[str] | None) -> _Draft:
     link = plan.link
     plan.changes = diff(plan.values, owned_target, link)
-    held = sorted(link.licenses) if link is not None else []
-    # A create intent does not know the seats its unfinished create assigned: set them anyway.
-    unknown = link is not None and not link.live
+    held = _held_seats(link) if link is not None else []
+    # An unfinished create or seat change may have left other seats than the link records: set
+    # them anyway.
+    unknown = link is not None and _seats_unknown(link)
     if wanted is not None and (wanted != held or unknown):
         plan.licenses = (held, wanted)
     if not plan.changes and plan.licenses is None:
@@ -534,6 +535,17 @@ def _mapping_errors(errors: list[MappingError]) -> str:
     return "; ".join(parts)
 
 
+def _seats_unknown(link: Link) -> bool:
+    """The link cannot say which seats the GoTo user holds: a create intent, or a seat change
+    whose Admin API call may have landed without its link write."""
+    return not link.live or link.seats_pending is not None
+
+
+def _held_seats(link: Link) -> list[str]:
+    """The seats the user may hold: the link's, and those of a seat change that did not finish."""
+    return sorted(set(link.licenses) | set(link.seats_pending or ()))
+
+
 def _missing_licenses(user: SourceUser, licenses: LicenseMap, missing: list[str]) -> str:
     roles = sorted(r for r in user.roles if set(licenses.unknown.get(r, ())) & set(missing))
     shown = ", ".join(repr(r) if r else "Default Access" for r in roles)
@@ -563,9 +575,10 @@ def _plan_out_of_scope(
     if policy.skip_out_of_scope_deletions and not user.hard_deleted:
         return _skip(plan, f"out of scope ({plan.scope.reason}); SkipOutOfScopeDeletions is on")
     # Seats to release: the ones the link says it holds; and when the link is only a create
-    # intent (a run died before it saved what it assigned), whatever the user may hold.
-    unknown = not link.live
-    release = ([*sorted(link.licenses)], []) if licenses is not None and (link.licenses or unknown) else None
+    # intent or a seat change did not finish (a run died before it saved what it assigned),
+    # whatever the user may hold.
+    unknown = _seats_unknown(link)
+    release = (_held_seats(link), []) if licenses is not None and (link.licenses or unknown) else None
     current_active = get_value(target, "active") if has_value(target, "active") else link.active
     if current_active is False or (isinstance(current_active, str) and current_active.lower() == "false"):
         if release is None or (unknown and not link.licenses and link.exported.get("active") is False):

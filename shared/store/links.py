@@ -35,6 +35,7 @@ def link_to_entity(link: Link) -> dict[str, Any]:
         "active": link.active,
         "applied_at": dt_to_entity(link.applied_at),
         "pending": link.pending,
+        "seats_pending": None if link.seats_pending is None else bounded_json(list(link.seats_pending)),
     }
 
 
@@ -51,6 +52,7 @@ def link_from_entity(entity: TableEntity) -> Link:
         applied_at=dt_from_entity(entity.get("applied_at")),
         etag=entity.metadata.get("etag"),
         pending=bool(entity.get("pending", False)),
+        seats_pending=from_json(entity.get("seats_pending"), None),
     )
 
 

@@ -115,3 +115,16 @@ def test_a_user_created_by_a_killed_cycle_whose_role_loses_its_seat_gives_the_se
     machine.assign_user(user=created, role="Admin")  # still in scope; a role without a seat
     machine.incremental_cycle()
     machine.teardown()  # the oracle: in scope, no seat
+
+
+def test_a_seat_change_killed_before_its_link_write_is_not_forgotten(machine: ConvergenceMachine) -> None:
+    machine.full_cycle()
+    for user in (0, 1):
+        machine.unassign_user(user=user)
+        machine.assign_user(user=user, role="WebinarOrganizer")
+    machine.killed_cycle(writes=1, at="write", full=False)  # one seat change landed; no link says so
+    for user in (0, 1):
+        machine.unassign_user(user=user)
+        machine.assign_user(user=user, role="MeetingOrganizer")  # back to the seat the link records
+    machine.incremental_cycle()
+    machine.teardown()  # the oracle: each holds the MeetingOrganizer seat only

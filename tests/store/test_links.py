@@ -51,6 +51,7 @@ async def test_every_field_round_trips(store: Store) -> None:
         licenses=["GoToMeeting Business", "GoToWebinar"],
         active=False,
         applied_at=datetime(2025, 3, 1, 10, 0, 0, 1, tzinfo=timezone(timedelta(hours=2))),
+        seats_pending=["GoToWebinar"],
     )
     stored = await store.links.put(original)
     loaded = await store.links.get(original.entra_id, "user")
@@ -68,6 +69,13 @@ async def test_defaults_round_trip(store: Store) -> None:
     assert loaded is not None
     assert without_etag(loaded) == minimal
     assert await store.links.get("g1", "user") is None  # kinds are separate partitions
+
+
+async def test_a_seat_change_releasing_every_seat_round_trips_as_an_empty_list_not_as_none(store: Store) -> None:
+    releasing = Link(entra_id="u1", goto_id="42", licenses=["G2M"], seats_pending=[])
+    await store.links.put(releasing)
+    loaded = await store.links.get("u1", "user")
+    assert loaded is not None and loaded.seats_pending == []
 
 
 async def test_put_overwrites_blindly_and_returns_the_new_etag(store: Store) -> None:
