@@ -26,6 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.report import markdown_table
 from bench.sync_cycle import PeakRss
 from emulators.azurite import Azurite
 from emulators.goto import GoToEmulator, GoToSwitches
@@ -173,10 +174,7 @@ def main() -> int:
             print("Azurite said:", *azurite.output[-20:], sep="\n")
             raise
     keys = list(rows[0])
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "---|" * len(keys))
-    for r in rows:
-        print("| " + " | ".join(str(r[k]) for k in keys) + " |")
+    print(markdown_table(rows, keys))
     return 0
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.report import markdown_table
 from emulators.azurite import Azurite
 from shared.realtime import intake
 from shared.store import Store
@@ -96,10 +97,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     rows = asyncio.run(run(args.runs))
-    print("| " + " | ".join(rows[0]) + " |")
-    print("|" + "---|" * len(rows[0]))
-    for row in rows:
-        print("| " + " | ".join(str(v) for v in row.values()) + " |")
+    print(markdown_table(rows))
     return 0
 
 

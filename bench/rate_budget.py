@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.report import markdown_table
 from emulators.azurite import Azurite
 from emulators.goto import GoToEmulator, GoToSwitches
 from emulators.graph import GraphEmulator
@@ -167,10 +168,7 @@ async def seats(azurite: Azurite, users: int, latency_ms: int) -> dict[str, obje
 
 def table(rows: list[dict[str, object]]) -> None:
     keys = list(rows[0])
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "---|" * len(keys))
-    for row in rows:
-        print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+    print(markdown_table(rows, keys))
     print()
 
 

@@ -24,6 +24,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.report import markdown_table
 from emulators.functions_host import FunctionsHost, apply_env
 from emulators.world import LocalWorld, WorldOptions
 from shared.model import Initiator, utcnow
@@ -117,9 +118,7 @@ def main() -> int:
     parser.add_argument("--posts", type=int, default=200)
     args = parser.parse_args()
     row = asyncio.run(run(args.changes, args.posts))
-    print("| " + " | ".join(row) + " |")
-    print("|" + "---|" * len(row))
-    print("| " + " | ".join(str(v) for v in row.values()) + " |")
+    print(markdown_table([row]))
     return 0
 
 

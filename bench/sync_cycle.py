@@ -25,6 +25,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.report import markdown_table
 from emulators.azurite import Azurite
 from emulators.goto import GoToEmulator, GoToSwitches
 from emulators.graph import GraphEmulator
@@ -134,10 +135,7 @@ def main() -> int:
             print("Azurite said:", *azurite.output[-20:], sep="\n")
             raise
     keys = list(rows[0])
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "---|" * len(keys))
-    for row in rows:
-        print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+    print(markdown_table(rows, keys))
     return 0
 
 

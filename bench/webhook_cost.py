@@ -31,6 +31,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.report import markdown_table
 from emulators.functions_host import FunctionsHost, apply_env
 from emulators.world import LocalWorld, WorldOptions
 from shared.model import Initiator, utcnow
@@ -175,10 +176,7 @@ def main() -> int:
     parser.add_argument("--trace", action="store_true", help="print each change's requests up to the PATCH")
     args = parser.parse_args()
     rows = [asyncio.run(measure(int(size), args.changes)) for size in args.sizes.split(",")]
-    print("| " + " | ".join(rows[0]) + " |")
-    print("|" + "---|" * len(rows[0]))
-    for row in rows:
-        print("| " + " | ".join(str(v) for v in row.values()) + " |")
+    print(markdown_table(rows))
     return 0
 
 
