@@ -110,6 +110,10 @@ class FunctionsHost:
         self.max_dequeue = int(queues.get("maxDequeueCount", 5))
         self.max_polling = _timespan_seconds(queues.get("maxPollingInterval", "00:00:02"), 2.0)
         self.visibility_timeout = int(_timespan_seconds(queues.get("visibilityTimeout", "00:00:30"), 30))
+        # As the host does: messages are fetched `batch_size` at a time, and a new batch is
+        # fetched as soon as no more than `new_batch_threshold` are still running.
+        self.batch_size = int(queues.get("batchSize", 16))
+        self.new_batch_threshold = int(queues.get("newBatchThreshold", self.batch_size // 2))
         self.functions = app_functions(app)
         self.easy_auth = EasyAuthEmulation() if easy_auth is True else easy_auth or None
         self._routes = [
@@ -315,40 +319,52 @@ class FunctionsHost:
     async def _poll(self, fn: Any) -> None:
         queue = self._queue_for(fn)
         poison = self._queue_for(fn, "-poison")
+        running: set[asyncio.Task[None]] = set()
         delay = 0.05
         try:
             while True:
-                handled = await self._drain_once(fn, queue, poison)
-                delay = 0.05 if handled else min(self.max_polling, delay * 2)
+                fetched = 0
+                if len(running) <= self.new_batch_threshold:
+                    fetched = len(messages := await self._receive(queue))
+                    for m in messages:
+                        task = asyncio.create_task(self._handle(fn, queue, poison, m))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+                delay = 0.05 if fetched or running else min(self.max_polling, delay * 2)
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                # Poll again once a message is done (a batch may be due), on a wake-up or later.
+                woken = asyncio.create_task(self._wake.wait())
+                await asyncio.wait({woken, *running}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
         finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
             await queue.close()
             await poison.close()
 
+    async def _receive(self, queue: NotificationQueue) -> list[Any]:
+        return await queue.receive(max_messages=self.batch_size, visibility_timeout=self.visibility_timeout)
+
+    async def _handle(self, fn: Any, queue: NotificationQueue, poison: NotificationQueue, m: Any) -> None:
+        msg = QueueMessage(
+            id=m.id, body=json.dumps(m.body).encode(), dequeue_count=m.dequeue_count, pop_receipt=m.pop_receipt
+        )
+        try:
+            await self._call(fn, msg)
+        except Exception:
+            self.failed += 1
+            log.exception("queue function %s failed (attempt %d)", fn.get_function_name(), m.dequeue_count)
+            if m.dequeue_count >= self.max_dequeue:
+                await poison.send(m.body)
+                await queue.delete(m)
+            return
+        self.processed += 1
+        await queue.delete(m)
+
     async def _drain_once(self, fn: Any, queue: NotificationQueue, poison: NotificationQueue) -> int:
-        messages = await queue.receive(max_messages=16, visibility_timeout=self.visibility_timeout)
-        if not messages:
-            return 0
-
-        async def one(m: Any) -> None:
-            msg = QueueMessage(
-                id=m.id, body=json.dumps(m.body).encode(), dequeue_count=m.dequeue_count, pop_receipt=m.pop_receipt
-            )
-            try:
-                await self._call(fn, msg)
-            except Exception:
-                self.failed += 1
-                log.exception("queue function %s failed (attempt %d)", fn.get_function_name(), m.dequeue_count)
-                if m.dequeue_count >= self.max_dequeue:
-                    await poison.send(m.body)
-                    await queue.delete(m)
-                return
-            self.processed += 1
-            await queue.delete(m)
-
-        await asyncio.gather(*(one(m) for m in messages))
+        messages = await self._receive(queue)
+        await asyncio.gather(*(self._handle(fn, queue, poison, m) for m in messages))
         return len(messages)
 
     async def drain(self) -> int:
