@@ -54,6 +54,12 @@ def app_functions(app: func.FunctionApp) -> dict[str, Any]:
     return _indexed[id(app)]
 
 
+# The queue extension receives messages invisible for 10 minutes (Azure WebJobs SDK; see
+# https://github.com/Azure/azure-webjobs-sdk/issues/1040): a message is redelivered while it runs
+# only if the host dies. host.json's `visibilityTimeout` is the delay before a failed one's retry.
+DEQUEUE_VISIBILITY_SECONDS = 600
+
+
 def _host_json() -> dict[str, Any]:
     return json.loads((ROOT / "host.json").read_text())
 
@@ -344,7 +350,9 @@ class FunctionsHost:
             await poison.close()
 
     async def _receive(self, queue: NotificationQueue) -> list[Any]:
-        return await queue.receive(max_messages=self.batch_size, visibility_timeout=self.visibility_timeout)
+        # As the host: a message is received invisible for 10 minutes, which only matters if the
+        # host dies while it runs; a failed attempt is retried `visibilityTimeout` later.
+        return await queue.receive(max_messages=self.batch_size, visibility_timeout=DEQUEUE_VISIBILITY_SECONDS)
 
     async def _handle(self, fn: Any, queue: NotificationQueue, poison: NotificationQueue, m: Any) -> None:
         msg = QueueMessage(
@@ -358,6 +366,8 @@ class FunctionsHost:
             if m.dequeue_count >= self.max_dequeue:
                 await poison.send(m.body)
                 await queue.delete(m)
+            else:
+                await queue.retry_later(m, self.visibility_timeout)
             return
         self.processed += 1
         await queue.delete(m)

@@ -77,6 +77,11 @@ class NotificationQueue:
     async def delete(self, message: ReceivedMessage) -> None:
         await self._client.delete_message(message.id, message.pop_receipt)
 
+    async def retry_later(self, message: ReceivedMessage, seconds: int) -> None:
+        """Makes a message received earlier visible again in `seconds` (a failed attempt's
+        retry delay, as the Functions host applies host.json's `visibilityTimeout`)."""
+        await self._client.update_message(message.id, message.pop_receipt, visibility_timeout=seconds)
+
     async def length(self) -> int:
         await self.ensure()
         props = await self._client.get_queue_properties()

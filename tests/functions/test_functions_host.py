@@ -65,3 +65,19 @@ async def test_the_next_batch_starts_while_the_threshold_of_the_last_one_is_stil
             event.set()
         await host.stop()
         await queue.close()
+
+
+async def test_a_message_received_stays_hidden_while_it_runs_and_a_failed_one_is_retried_when_told(
+    storage_connection_string: str,
+) -> None:
+    queue = NotificationQueue.from_connection_string(storage_connection_string, "q" + uuid.uuid4().hex[:12])
+    try:
+        await queue.send({"n": 1})
+        host = FunctionsHost(func.FunctionApp(), easy_auth=False)
+        [received] = await host._receive(queue)
+        assert await queue.receive(visibility_timeout=1) == []  # hidden while its function runs
+        await queue.retry_later(received, 0)  # failed: visible again after the retry delay (here 0)
+        [again] = await queue.receive(visibility_timeout=1)
+        assert again.body == {"n": 1} and again.dequeue_count == 2
+    finally:
+        await queue.close()
