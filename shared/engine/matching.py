@@ -19,6 +19,7 @@ afresh (shared/engine/cycle.py).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -84,35 +85,60 @@ class Owners:
 
 
 class GoToIndex:
-    """Every GoTo user, indexed by id, externalId and each matching attribute (lower case)."""
+    """Every GoTo user, indexed by id, externalId and each matching attribute (lower case).
+
+    A full cycle holds the whole GoTo listing here, so each user is kept as its compact JSON
+    text (about a fifth of the parsed dict's memory) and parsed again when a lookup returns it;
+    a key with one hit maps to its position, not to a list."""
 
     def __init__(self, matching_targets: Iterable[str]) -> None:
         self.targets = tuple(matching_targets)
-        self._by: dict[str, list[dict[str, Any]]] = {}
-        self.size = 0
+        self._resources: list[str] = []
+        self._by: dict[str, int | list[int]] = {}
+
+    @property
+    def size(self) -> int:
+        return len(self._resources)
 
     def add(self, resource: dict[str, Any]) -> None:
-        self.size += 1
-        self._by.setdefault("id:" + str(resource.get("id")), []).append(resource)
+        position = len(self._resources)
+        self._resources.append(json.dumps(resource, separators=(",", ":"), ensure_ascii=False))
+        self._put("id:" + str(resource.get("id")), position)
         external = external_id_of(resource)
         if external:
-            self._by.setdefault(f"{EXTERNAL_ID}:{external}", []).append(resource)
+            self._put(f"{EXTERNAL_ID}:{external}", position)
         for target in self.targets:
             value = _text(resource, target)
             if value:
-                self._by.setdefault(f"{target}:{value.lower()}", []).append(resource)
+                self._put(f"{target}:{value.lower()}", position)
+
+    def _put(self, key: str, position: int) -> None:
+        known = self._by.get(key)
+        if known is None:
+            self._by[key] = position
+        elif isinstance(known, int):
+            self._by[key] = [known, position]
+        else:
+            known.append(position)
+
+    def _hits(self, key: str) -> list[dict[str, Any]]:
+        known = self._by.get(key)
+        if known is None:
+            return []
+        positions = [known] if isinstance(known, int) else known
+        return [json.loads(self._resources[p]) for p in positions]
 
     def get(self, attribute: str, value: str) -> list[dict[str, Any]]:
-        return self._by.get(f"{attribute}:{value.lower()}", [])
+        return self._hits(f"{attribute}:{value.lower()}")
 
     def by_id(self, goto_id: str) -> dict[str, Any] | None:
-        hits = self._by.get("id:" + goto_id)
+        hits = self._hits("id:" + goto_id)
         return hits[0] if hits else None
 
     def external_ids(self) -> dict[str, list[dict[str, Any]]]:
         """GoTo users that carry an Entra object id as externalId, by that id."""
         prefix = f"{EXTERNAL_ID}:"
-        return {key[len(prefix) :]: hits for key, hits in self._by.items() if key.startswith(prefix)}
+        return {key[len(prefix) :]: self._hits(key) for key in self._by if key.startswith(prefix)}
 
 
 def _decide(
