@@ -26,11 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.world import realtime_world
 from emulators.functions_host import FunctionsHost, apply_env
 from emulators.world import LocalWorld, WorldOptions
 from shared import telemetry
 from shared.model import Initiator, Status, utcnow
-from shared.realtime.services import close_services, services_for
+from shared.realtime.services import services_for
 from shared.runtime import open_runtime
 from shared.settings import Settings
 
@@ -39,20 +40,9 @@ COALESCED = "gotosync.webhook.coalesced"  # users the worker skipped: a newer re
 
 
 async def measure(users: int, changes: int, updates: int, rate: float, give_up_s: float) -> dict[str, object]:
-    import function_app
-
-    world = LocalWorld(WorldOptions(users=users, groups=20, goto_rate_limit=0)).start()
-    host = FunctionsHost(function_app.app)
-    webhook_key = host.add_function_key("graph_notifications", "graph-webhook")
-    try:
-        await host.start(queues=True)
-        env = world.env() | {
-            "GRAPH_NOTIFICATION_URL": host.function_url("graph/notify", webhook_key),
-            "GRAPH_LIFECYCLE_URL": "",
-            "ROLE_LICENSES": "",
-        }
-        apply_env(env)
-        settings = Settings.from_env(env)
+    options = WorldOptions(users=users, groups=20, goto_rate_limit=0)
+    async with realtime_world(options, {"ROLE_LICENSES": ""}) as rw:
+        world, host, settings = rw.world, rw.host, rw.settings
         t0 = time.perf_counter()
         async with open_runtime(settings.with_overrides(goto_rate_limit=10_000.0, goto_max_concurrency=16)) as rt:
             initial = await rt.engine.run_cycle(initiated_by=Initiator.CLI)
@@ -107,10 +97,6 @@ async def measure(users: int, changes: int, updates: int, rate: float, give_up_s
             "escrowed": len(escrowed),
             "measured_at": utcnow().isoformat(timespec="seconds"),
         }
-    finally:
-        await host.stop()
-        await close_services()
-        world.stop()
 
 
 async def _burst(

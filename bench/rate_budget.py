@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import subprocess
 import sys
 import time
 import uuid
@@ -33,34 +30,9 @@ from emulators.graph import GraphEmulator
 from shared.model import Initiator
 from shared.runtime import open_runtime
 from shared.settings import Settings
+from tests.fixtures.budget_hosts import HostReads, run_hosts
 
-ROOT = Path(__file__).resolve().parent.parent
 RATE = 10.0
-
-# One host: its own runtime's pacing (shared budget or alone), says "ready", waits for the word on
-# stdin so that every host starts at once, sends `count` SCIM reads, prints its 429s as JSON.
-HOST = """
-import asyncio, json, sys
-from shared.goto.auth import StaticTokenProvider
-from shared.goto.scim import GoToScimClient
-from shared.runtime import SCIM_BUDGET, shared_budget
-from shared.settings import Settings
-from shared.store import Store
-
-async def main(conn, prefix, scim_url, token, key, count, mode):
-    settings = Settings(storage_connection_string=conn, table_prefix=prefix, goto_rate_limit=10.0)
-    async with Store(connection_string=conn, prefix=prefix) as store:
-        budget = shared_budget(settings, store, SCIM_BUDGET) if mode == "shared" else None
-        async with GoToScimClient(scim_url, StaticTokenProvider(token), rate_limit=10.0, max_concurrency=4,
-                                  budget=budget) as scim:
-            print("ready", flush=True)
-            sys.stdin.readline()
-            await asyncio.gather(*(scim.get_user(key) for _ in range(int(count))))
-            print(json.dumps({"throttled": scim.stats.throttled,
-                              "bookings": budget.stats.bookings if budget else 0}))
-
-asyncio.run(main(*sys.argv[1:]))
-"""
 
 
 def achieved(passed: list[float]) -> float:
@@ -73,47 +45,20 @@ def hosts(azurite: Azurite, processes: int, mode: str, total: int) -> dict[str, 
     goto.start()
     try:
         key = goto.add_user(userName="bench@contoso.com")
-        args = [
-            azurite.connection_string,
-            "b" + uuid.uuid4().hex[:10],
-            goto.scim_url,
-            goto.issue_access_token(expires_in=3600),
-            key,
-            str(total // processes),
-            mode,
-        ]
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        children = [
-            subprocess.Popen(
-                [sys.executable, "-c", HOST, *args],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(processes)
-        ]
-        for child in children:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "ready"
-        t0 = time.perf_counter()
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        outs = [json.loads(child.communicate(timeout=900)[0].strip().splitlines()[-1]) for child in children]
-        wall = time.perf_counter() - t0
+        token = goto.issue_access_token(expires_in=3600)
+        prefix = "b" + uuid.uuid4().hex[:10]
+        reads = HostReads(azurite.connection_string, prefix, goto.scim_url, token, key, total // processes, mode)
+        run = run_hosts(reads, processes, timeout=900)
         passed = goto.passed.get("identity", [])
         return {
             "hosts": processes,
             "pacing": mode,
             "requests": total,
-            "wall_s": round(wall, 1),
+            "wall_s": round(run.seconds, 1),
             "achieved_req_per_s": round(achieved(passed), 2),
             "of_limit_pct": round(100 * achieved(passed) / RATE, 1),
             "goto_429": goto.throttled("identity"),
-            "storage_round_trips": sum(int(o["bookings"]) for o in outs),
+            "storage_round_trips": sum(int(o["bookings"] or 0) for o in run.outcomes),
         }
     finally:
         goto.stop()

@@ -25,12 +25,10 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import markdown_table
-from emulators.functions_host import FunctionsHost, apply_env
-from emulators.world import LocalWorld, WorldOptions
-from shared.model import Initiator, utcnow
-from shared.realtime.services import close_services, services_for
-from shared.runtime import open_runtime
-from shared.settings import Settings
+from bench.world import realtime_world
+from emulators.world import WorldOptions
+from shared.model import utcnow
+from shared.realtime.services import services_for
 
 
 def pct(values: list[float], p: float) -> float:
@@ -39,22 +37,9 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def run(changes: int, posts: int) -> dict[str, object]:
-    import function_app
-
-    world = LocalWorld(WorldOptions(users=300, groups=10, goto_rate_limit=10.0)).start()
-    host = FunctionsHost(function_app.app)
-    webhook_key = host.add_function_key("graph_notifications", "graph-webhook")
-    try:
-        await host.start(queues=True)
-        env = world.env() | {
-            "GRAPH_NOTIFICATION_URL": host.function_url("graph/notify", webhook_key),
-            "GRAPH_LIFECYCLE_URL": "",
-        }
-        apply_env(env)
-        settings = Settings.from_env(env)
-        async with open_runtime(settings) as rt:
-            await rt.engine.run_cycle(initiated_by=Initiator.CLI)
-        await host.invoke("subscription_keeper")
+    async with realtime_world(WorldOptions(users=300, groups=10, goto_rate_limit=10.0)) as rw:
+        world, host, settings = rw.world, rw.host, rw.settings
+        await rw.first_cycle()
         store = await services_for(settings).store()
         linked = [lk for lk in await store.links.all("user") if lk.active]
         latencies: list[float] = []
@@ -93,7 +78,7 @@ async def run(changes: int, posts: int) -> dict[str, object]:
                     ]
                 }
                 t0 = time.perf_counter()
-                resp = await client.post(host.function_url("graph/notify", webhook_key), content=json.dumps(body))
+                resp = await client.post(rw.notify_url, content=json.dumps(body))
                 intake.append(time.perf_counter() - t0)
                 assert resp.status_code == 202, resp.text
         return {
@@ -106,10 +91,6 @@ async def run(changes: int, posts: int) -> dict[str, object]:
             "intake_p99_ms": round(pct(intake, 99) * 1000, 1),
             "measured_at": utcnow().isoformat(timespec="seconds"),
         }
-    finally:
-        await host.stop()
-        await close_services()
-        world.stop()
 
 
 def main() -> int:

@@ -32,12 +32,10 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import markdown_table
-from emulators.functions_host import FunctionsHost, apply_env
+from bench.world import realtime_world
 from emulators.world import LocalWorld, WorldOptions
-from shared.model import Initiator, utcnow
-from shared.realtime.services import close_services, services_for
-from shared.runtime import open_runtime
-from shared.settings import Settings
+from shared.model import utcnow
+from shared.realtime.services import services_for
 
 
 class Tracer:
@@ -86,25 +84,12 @@ def classifier(world: LocalWorld) -> Callable[[str], str]:
 
 
 async def measure(users: int, changes: int) -> dict[str, object]:
-    import function_app
-
-    world = LocalWorld(WorldOptions(users=users, groups=20, goto_rate_limit=0)).start()
-    host = FunctionsHost(function_app.app)
-    webhook_key = host.add_function_key("graph_notifications", "graph-webhook")
-    tracer = Tracer(classifier(world))
-    try:
-        await host.start(queues=True)
-        env = world.env() | {
-            "GRAPH_NOTIFICATION_URL": host.function_url("graph/notify", webhook_key),
-            "GRAPH_LIFECYCLE_URL": "",
-            "ROLE_LICENSES": "",
-        }
-        apply_env(env)
-        settings = Settings.from_env(env)
-        async with open_runtime(settings) as rt:
-            await rt.engine.run_cycle(initiated_by=Initiator.CLI)
-        await host.invoke("subscription_keeper")
-        store = await services_for(settings).store()
+    options = WorldOptions(users=users, groups=20, goto_rate_limit=0)
+    async with realtime_world(options, {"ROLE_LICENSES": ""}) as rw:
+        world, host = rw.world, rw.host
+        tracer = Tracer(classifier(world))
+        await rw.first_cycle()
+        store = await services_for(rw.settings).store()
         linked = [lk for lk in await store.links.all("user") if lk.active and lk.live]
         assignments = len(await store.assignments.load())
         tracer.install()
@@ -146,10 +131,6 @@ async def measure(users: int, changes: int) -> dict[str, object]:
             "latency p99 s": round(pct(latencies, 99), 3),
             "measured_at": utcnow().isoformat(timespec="seconds"),
         }
-    finally:
-        await host.stop()
-        await close_services()
-        world.stop()
 
 
 async def _rename(world: LocalWorld, uid: str, name: str) -> None:

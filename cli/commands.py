@@ -6,12 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 from contextlib import nullcontext
-from typing import Any
 
 from rich.console import Console
 
 from cli import render
-from cli.render import print_json
+from cli.render import emit
 from shared.continuation import run_cycle
 from shared.engine.drift_sweep import sweep_drift
 from shared.mapping import MappingConfigError, load_mapping
@@ -39,10 +38,7 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace, console: Consol
             result = await run_cycle(
                 rt, full=args.full, dry_run=args.dry_run, initiated_by=Initiator.CLI, progress=on_progress
             )
-    if args.json:
-        print_json(result_document(result))
-    else:
-        render.print_result(console, result)
+    emit(args, console, result_document(result), render.print_result, result)
     return 0
 
 
@@ -53,10 +49,7 @@ async def cmd_drift(settings: Settings, args: argparse.Namespace, console: Conso
             await audit.record(
                 rt.store, audit.cli_actor(), "drift sweep", cycle_id=result.sweep_id, detail=result.summary()
             )
-    if args.json:
-        print_json(result.document())
-    else:
-        render.print_drift(console, result)
+    emit(args, console, result.document(), render.print_drift, result)
     return 0
 
 
@@ -72,10 +65,7 @@ async def cmd_provision(settings: Settings, args: argparse.Namespace, console: C
             await audit.record(
                 rt.store, audit.cli_actor(), "provision", target=target, cycle_id=outcome.result.cycle_id
             )
-    if args.json:
-        print_json(outcome.document())
-    else:
-        render.print_on_demand(console, outcome)
+    emit(args, console, outcome.document(), render.print_on_demand, outcome)
     return 0
 
 
@@ -84,26 +74,16 @@ async def cmd_provision(settings: Settings, args: argparse.Namespace, console: C
 
 async def cmd_test_connection(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     report = await check_connection(settings)
-    if args.json:
-        print_json(report.document())
-    else:
-        render.print_connection(console, report)
+    emit(args, console, report.document(), render.print_connection, report)
     return 0 if report.ok else 1
-
-
-def _emit_control(console: Console, args: argparse.Namespace, doc: dict[str, Any]) -> int:
-    if args.json:
-        print_json(doc)
-    else:
-        render.print_control(console, doc)
-    return 0
 
 
 async def cmd_start_stop(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     async with opened_store(settings) as store:
         result = await set_provisioning(store, args.command == "start")
         await audit.record(store, audit.cli_actor(), result.operation)
-    return _emit_control(console, args, result.document())
+    emit(args, console, result.document(), render.print_control)
+    return 0
 
 
 async def cmd_restart(settings: Settings, args: argparse.Namespace, console: Console) -> int:
@@ -111,7 +91,8 @@ async def cmd_restart(settings: Settings, args: argparse.Namespace, console: Con
     async with opened_store(settings) as store:
         doc = (await restart(store, scopes)).document()
         await audit.record(store, audit.cli_actor(), "restart", target=", ".join(doc["scopes"]))
-    return _emit_control(console, args, doc)
+    emit(args, console, doc, render.print_control)
+    return 0
 
 
 async def cmd_allow_deletes(settings: Settings, args: argparse.Namespace, console: Console) -> int:
@@ -123,7 +104,7 @@ async def cmd_allow_deletes(settings: Settings, args: argparse.Namespace, consol
             result = await rt.engine.run_cycle(initiated_by=Initiator.CLI)
             await audit.record(rt.store, audit.cli_actor(), "run cycle", cycle_id=result.cycle_id)
         doc["cycle"] = result.summary()
-    _emit_control(console, args, doc)
+    emit(args, console, doc, render.print_control)
     if args.now and not args.json:
         render.print_result(console, result)
     return 0
@@ -141,10 +122,7 @@ async def cmd_status(settings: Settings, args: argparse.Namespace, console: Cons
                 render.print_watch_end(console, doc)
         else:
             doc = await load_status(store, settings)
-    if args.json:
-        print_json(doc)
-    else:
-        render.print_status(console, doc)
+    emit(args, console, doc, render.print_status)
     return 0
 
 
@@ -166,14 +144,10 @@ async def cmd_logs(settings: Settings, args: argparse.Namespace, console: Consol
         entries = await query.run(store)
     if args.csv:
         paths = write_csv(entries, args.csv)
-        if args.json:
-            print_json({"entries": len(entries), "files": [str(p) for p in paths]})
-        else:
-            render.print_csv_written(console, len(entries), paths)
-    elif args.json:
-        print_json([log_document(e) for e in entries])
+        doc = {"entries": len(entries), "files": [str(p) for p in paths]}
+        emit(args, console, doc, render.print_csv_written, len(entries), paths)
     else:
-        render.print_logs(console, entries)
+        emit(args, console, [log_document(e) for e in entries], render.print_logs, entries)
     return 0
 
 
@@ -183,11 +157,7 @@ async def cmd_purge_logs(settings: Settings, args: argparse.Namespace, console: 
         raise InvalidInput("--days", f"must be at least 1, got {days}")
     async with opened_store(settings) as store:
         result = await purge_logs(store, days)
-    doc = result.document()
-    if args.json:
-        print_json(doc)
-    else:
-        render.print_purged(console, doc)
+    emit(args, console, result.document(), render.print_purged)
     return 0
 
 
@@ -204,11 +174,9 @@ def _mapping_validate(args: argparse.Namespace, console: Console) -> int:
     try:
         config = load_mapping(args.file)
     except MappingConfigError as exc:
-        if args.json:
-            errors = [render.mapping_error_document(e) for e in exc.errors]
-            print_json({"file": args.file, "valid": False, "errors": errors})
-        else:
-            render.print_mapping_problems(console, args.file, exc.errors)
+        errors = [render.mapping_error_document(e) for e in exc.errors]
+        doc = {"file": args.file, "valid": False, "errors": errors}
+        emit(args, console, doc, render.print_mapping_problems, args.file, exc.errors)
         return 1
     doc = {
         "file": args.file,
@@ -219,10 +187,7 @@ def _mapping_validate(args: argparse.Namespace, console: Console) -> int:
         "graphSelect": config.graph_select(),
         "digest": config.digest(),
     }
-    if args.json:
-        print_json(doc)
-    else:
-        render.print_mapping_valid(console, doc)
+    emit(args, console, doc, render.print_mapping_valid)
     return 0
 
 
@@ -231,18 +196,10 @@ async def _mapping_preview(settings: Settings, args: argparse.Namespace, console
     config = load_mapping(args.file) if args.file else None
     async with open_runtime(settings, mapping=config) as rt:
         preview = await preview_user(rt, user)
-    doc = preview.document()
-    if args.json:
-        print_json(doc)
-    else:
-        render.print_preview(console, doc)
+    emit(args, console, preview.document(), render.print_preview)
     return 0
 
 
 async def cmd_settings(settings: Settings, args: argparse.Namespace, console: Console) -> int:
-    declared = json.loads(describe())
-    if args.json:
-        print_json(declared)
-    else:
-        render.print_settings(console, declared)
+    emit(args, console, json.loads(describe()), render.print_settings)
     return 0

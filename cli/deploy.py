@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
-from cli.render import print_authorized, print_grants, print_json
+from cli.render import emit, print_authorized, print_grants
 from shared.ops import InvalidInput
 from shared.settings import Settings
 
@@ -140,10 +140,7 @@ async def cmd_authorize(settings: Settings, args: argparse.Namespace, console: C
         "clientSecretStored": bool(args.store_client_secret),
         "missingScopes": [s for s in REQUIRED_SCOPES if scopes and s not in scopes],
     }
-    if args.json:
-        print_json(doc)
-    else:
-        print_authorized(console, doc, CLIENT_SECRET_SECRET)
+    emit(args, console, doc, print_authorized, doc, CLIENT_SECRET_SECRET)
     return 0
 
 
@@ -158,8 +155,5 @@ async def cmd_grant_permissions(settings: Settings, args: argparse.Namespace, co
         )
     finally:
         await credential.close()
-    if args.json:
-        print_json([g.__dict__ for g in grants])
-    else:
-        print_grants(console, grants)
+    emit(args, console, [g.__dict__ for g in grants], print_grants, grants)
     return 0

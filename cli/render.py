@@ -4,8 +4,9 @@ commands. Only the CLI imports rich; shared/ops builds the documents shown here.
 
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,6 +29,15 @@ from shared.scim.paths import short_name
 
 def print_json(doc: Any) -> None:
     print(json.dumps(doc, indent=2, default=str))
+
+
+def emit(args: argparse.Namespace, console: Console, doc: Any, renderer: Callable[..., None], *shown: Any) -> None:
+    """A command's result: `doc` as JSON with `--json`, else `renderer(console, *shown)` for a
+    terminal, `shown` being `doc` itself unless given."""
+    if args.json:
+        print_json(doc)
+    else:
+        renderer(console, *(shown or (doc,)))
 
 
 # ---------------------------------------------------------------------------- cycles

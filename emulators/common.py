@@ -8,6 +8,7 @@ control API both take the lock and never await while holding it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import re
@@ -172,19 +173,52 @@ class Faults:
 
 
 class Counters:
-    """Requests seen, per method and path (control-surface requests excluded)."""
+    """Requests seen, per method and path (control-surface requests excluded).
+
+    Requests are counted on the server's thread; `wait_until` lets a coroutine on any event loop
+    await a condition over the counts instead of polling them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[tuple[str, str]] = Counter()
+        self._watchers: set[Callable[[], None]] = set()
 
     def hit(self, method: str, path: str) -> None:
         with self._lock:
             self._counts[(method.upper(), path)] += 1
+        self._changed()
 
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()
+        self._changed()
+
+    def _changed(self) -> None:
+        with self._lock:
+            watchers = list(self._watchers)
+        for notify in watchers:
+            notify()
+
+    async def wait_until(self, predicate: Callable[[Counters], bool]) -> None:
+        """Returns once `predicate(self)` holds: checked at once and again after every change of
+        the counts, on the caller's loop. It waits for as long as the predicate is false, so the
+        caller bounds it (asyncio.timeout)."""
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
+
+        def notify() -> None:  # on the server's thread
+            with contextlib.suppress(RuntimeError):  # the waiting loop is closed: nobody waits
+                loop.call_soon_threadsafe(changed.set)
+
+        with self._lock:
+            self._watchers.add(notify)
+        try:
+            while not predicate(self):
+                await changed.wait()
+                changed.clear()
+        finally:
+            with self._lock:
+                self._watchers.discard(notify)
 
     def total(self, method: str | None = None, path_prefix: str = "", path_regex: str | None = None) -> int:
         pattern = re.compile(path_regex) if path_regex else None

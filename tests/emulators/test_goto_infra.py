@@ -3,6 +3,7 @@ seeding and the CLI."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from emulators.common import Counters
 from emulators.goto import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PAT, GoToEmulator
 from tests.fixtures.goto import goto_client
 
@@ -101,6 +103,51 @@ def test_fault_body_follows_error_body_switch(make_goto_emulator: Factory) -> No
         r = http.get(U)
     assert r.status_code == 502
     assert r.content == b""
+
+
+# ---------------------------------------------------------------- waiting on the counters
+
+
+def _checked(predicate: Callable[[Counters], bool]) -> tuple[Callable[[Counters], bool], asyncio.Event]:
+    """`predicate`, and an event set each time it is checked."""
+    checked = asyncio.Event()
+
+    def check(counters: Counters) -> bool:
+        checked.set()
+        return predicate(counters)
+
+    return check, checked
+
+
+async def test_a_wait_on_the_counters_ends_when_the_requests_it_waits_for_are_counted(
+    make_goto_emulator: Factory,
+) -> None:
+    goto = make_goto_emulator(rate_limit=0)
+    two_users, checked = _checked(lambda counters: counters.total("POST", path_regex="^/identity/v1/Users$") >= 2)
+    waiter = asyncio.create_task(goto.counters.wait_until(two_users))
+    await checked.wait()  # the waiter found no create yet and waits for the next count
+    async with httpx.AsyncClient(base_url=goto.url, headers=goto.auth_headers(), timeout=10) as http:
+        assert (await http.post(U, json={"userName": "one@contoso.com"})).status_code == 201
+        assert not waiter.done()  # one create is not two
+        assert (await http.post(U, json={"userName": "two@contoso.com"})).status_code == 201
+    async with asyncio.timeout(10):
+        await waiter
+    async with asyncio.timeout(10):  # already true: returns at once
+        await goto.counters.wait_until(two_users)
+
+
+async def test_a_cancelled_wait_on_the_counters_stops_watching_them(make_goto_emulator: Factory) -> None:
+    goto = make_goto_emulator(rate_limit=0)
+    never, checked = _checked(lambda counters: False)
+    waiter = asyncio.create_task(goto.counters.wait_until(never))
+    await checked.wait()
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert not goto.counters._watchers
+    async with httpx.AsyncClient(base_url=goto.url, headers=goto.auth_headers(), timeout=10) as http:
+        assert (await http.get(U)).status_code == 200  # counted with nobody waiting
+    assert goto.counters.total("GET", U) == 1
 
 
 # ---------------------------------------------------------------- control surface

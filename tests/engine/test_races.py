@@ -23,11 +23,9 @@ async def test_a_webhook_run_whose_older_write_landed_last_is_re_decided_and_got
     writes = world.goto.counters.writes()
     async with world.runtime() as slow_instance, world.runtime() as fast_instance:
         slow = asyncio.create_task(slow_instance.engine.sync_users([uid], initiated_by=Initiator.WEBHOOK))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 20
-        while world.goto.counters.writes() == writes:  # the first run's write has reached GoTo
-            assert loop.time() < deadline and not slow.done()
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(20):  # the first run's write has reached GoTo
+            await world.goto.counters.wait_until(lambda counters: counters.writes() > writes)
+        assert not slow.done()
         world.graph.update_user(uid, department="Second")
         fast = await fast_instance.engine.sync_users([uid], initiated_by=Initiator.WEBHOOK)
         assert fast.by_status == {"Success": 1}

@@ -8,13 +8,8 @@ called."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -26,79 +21,15 @@ from shared.model import Initiator
 from shared.runtime import SCIM_BUDGET, shared_budget
 from shared.settings import Settings
 from shared.store import Store
+from tests.fixtures.budget_hosts import HostReads, run_hosts
 from tests.fixtures.world import World
 
-ROOT = Path(__file__).parents[2]
 RATE = 10.0
 PER_PROCESS = 30
 UNREACHABLE = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
     "TableEndpoint=http://127.0.0.1:9/devstoreaccount1"
 )
-
-# One instance: a SCIM client paced with the shared budget (or alone, "alone"), says "ready",
-# waits for the word on stdin so that every process starts at once, reads one user PER_PROCESS
-# times, and prints what it saw as JSON.
-CHILD = """
-import asyncio, json, sys
-from shared.goto.auth import StaticTokenProvider
-from shared.goto.scim import GoToScimClient
-from shared.runtime import SCIM_BUDGET, shared_budget
-from shared.settings import Settings
-from shared.store import Store
-
-async def main(conn, prefix, scim_url, token, key, count, mode):
-    settings = Settings(storage_connection_string=conn, table_prefix=prefix, goto_rate_limit=10.0)
-    async with Store(connection_string=conn, prefix=prefix) as store:
-        budget = shared_budget(settings, store, SCIM_BUDGET) if mode == "shared" else None
-        async with GoToScimClient(scim_url, StaticTokenProvider(token), rate_limit=10.0, max_concurrency=4,
-                                  budget=budget) as scim:
-            print("ready", flush=True)
-            sys.stdin.readline()
-            found = await asyncio.gather(*(scim.get_user(key) for _ in range(int(count))))
-            stats = budget.stats if budget is not None else None
-            print(json.dumps({
-                "read": sum(1 for user in found if user and user["id"] == key),
-                "throttled": scim.stats.throttled,
-                "fallbacks": stats.fallbacks if stats else None,
-                "booked": stats.booked if stats else None,
-            }))
-
-asyncio.run(main(*sys.argv[1:]))
-"""
-
-
-def run_processes(args: list[str], processes: int) -> list[dict[str, int]]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", CHILD, *args],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(processes)
-    ]
-    try:
-        for child in children:
-            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-        for child in children:  # every one waits on its stdin: release them together
-            assert child.stdin is not None
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        outcomes = []
-        for child in children:
-            out, err = child.communicate(timeout=300)
-            assert child.returncode == 0, err
-            outcomes.append(json.loads(out.strip().splitlines()[-1]))
-        return outcomes
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
 
 
 def limited_goto(make_goto_emulator: object) -> tuple[GoToEmulator, str]:
@@ -111,8 +42,10 @@ async def test_two_processes_sharing_the_budget_are_never_throttled_and_every_re
     make_goto_emulator, storage_connection_string, table_prefix
 ):
     goto, key = limited_goto(make_goto_emulator)
-    args = [storage_connection_string, table_prefix, goto.scim_url, goto.issue_access_token(), key, str(PER_PROCESS)]
-    outcomes = run_processes([*args, "shared"], 2)
+    reads = HostReads(
+        storage_connection_string, table_prefix, goto.scim_url, goto.issue_access_token(), key, PER_PROCESS, "shared"
+    )
+    outcomes = run_hosts(reads, 2).outcomes
     assert [o["read"] for o in outcomes] == [PER_PROCESS, PER_PROCESS]
     assert goto.throttled("identity") == 0
     assert [o["throttled"] for o in outcomes] == [0, 0]
@@ -127,8 +60,10 @@ async def test_the_same_two_processes_each_pacing_alone_are_throttled(
 ):
     """Why the budget is shared: two processes at GoTo's rate each make twice GoTo's rate."""
     goto, key = limited_goto(make_goto_emulator)
-    args = [storage_connection_string, table_prefix, goto.scim_url, goto.issue_access_token(), key, str(PER_PROCESS)]
-    outcomes = run_processes([*args, "alone"], 2)
+    reads = HostReads(
+        storage_connection_string, table_prefix, goto.scim_url, goto.issue_access_token(), key, PER_PROCESS, "alone"
+    )
+    outcomes = run_hosts(reads, 2).outcomes
     assert [o["read"] for o in outcomes] == [PER_PROCESS, PER_PROCESS]  # the 429s were retried
     assert goto.throttled("identity") > 0
     assert sum(o["throttled"] for o in outcomes) == goto.throttled("identity")

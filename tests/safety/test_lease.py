@@ -16,6 +16,8 @@ from shared.ops.status import load_status
 from shared.store.lease import LeaseLost
 from tests.safety.conftest import ProvisionedWorld, creates
 
+USERS = r"^/identity/v1/Users$"
+
 
 async def test_a_lease_left_by_a_killed_cycle_is_taken_over_once_its_heartbeat_is_older_than_the_ttl(
     provisioned: ProvisionedWorld,
@@ -55,14 +57,12 @@ async def test_a_cycle_that_loses_its_lease_stops_exporting_at_once(provisioned:
     world = await provisioned(users=1, assign=1)
     for i in range(30):
         world.graph.assign(world.graph.create_user(givenName=f"New{i}", surname="Hire"), "MeetingOrganizer")
-    world.goto.faults.inject("latency", r"^/identity/v1/Users$", method="POST", latency_ms=200)
+    world.goto.faults.inject("latency", USERS, method="POST", latency_ms=200)
     async with world.runtime(cycle_lease_seconds=6, cycle_concurrency=1) as rt:
         task = asyncio.create_task(rt.engine.run_cycle(initiated_by=Initiator.TIMER))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 30
-        while len(creates(world)) < 3:  # wait for the cycle to be exporting (another task's progress)
-            assert loop.time() < deadline and not task.done()
-            await asyncio.sleep(0.02)
+        async with asyncio.timeout(30):  # the cycle is exporting: its third create has reached GoTo
+            await world.goto.counters.wait_until(lambda counters: counters.total("POST", path_regex=USERS) >= 3)
+        assert not task.done()
         held = await rt.store.lease.get(LEASE_NAME)
         assert held is not None
         await rt.store.lease.release(held)  # another instance takes the lease over...
