@@ -39,8 +39,9 @@ class AzuriteError(RuntimeError):
 class Azurite:
     """One Azurite process with blob, queue and table services on 127.0.0.1."""
 
-    def __init__(self, host: str = "127.0.0.1", start_timeout: float = 60.0) -> None:
+    def __init__(self, host: str = "127.0.0.1", start_timeout: float = 60.0, node_args: tuple[str, ...] = ()) -> None:
         self.host = host
+        self.node_args = node_args  # e.g. ("--require", preload) for a benchmark
         self.start_timeout = start_timeout
         self.ports: dict[str, int] = {}
         self.process: subprocess.Popen[str] | None = None
@@ -75,6 +76,7 @@ class Azurite:
         self.ports = {name: free_port(self.host) for name in ("blob", "queue", "table")}
         cmd = [
             node,
+            *self.node_args,
             str(AZURITE_JS),
             "--inMemoryPersistence",
             "--disableTelemetry",
