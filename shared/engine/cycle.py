@@ -45,7 +45,6 @@ from shared.engine.reading import (
     Orphan,
     Reading,
     ReadResult,
-    managed_count,
     snapshot_hash,
 )
 from shared.entra.reader import DeltaExpired, EntraReader, GraphReadError
@@ -436,7 +435,7 @@ class _Run:
                     return ctx.result(), records
         records += await self._full_page(await reading.full_missing(ctx), ctx, names, deferred)
         if not self._time_is_up():
-            decisions = self._gate(deferred, job, managed_count(ctx.stored.values()))
+            decisions = self._gate(deferred, job, ctx.stored.managed_count())
             records += await self._apply(deferred, decisions, set(ctx.escrow))
         return ctx.result(), records
 
