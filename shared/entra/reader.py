@@ -192,13 +192,15 @@ class EntraReader:
                     pid, {"type": a["principalType"], "name": a.get("principalDisplayName") or "", "ids": set()}
                 )
                 entry["ids"].add(str(a.get("appRoleId") or DEFAULT_ACCESS_ROLE_ID))
+        # A tenant's principals hold a handful of distinct role sets: one frozenset each, shared.
+        shared: dict[frozenset[str], frozenset[str]] = {}
         return {
             pid: Assignment(
                 principal_id=pid,
                 principal_type=e["type"],
                 display_name=e["name"],
-                role_ids=frozenset(e["ids"]),
-                role_values=frozenset(_role_value(roles, i) for i in e["ids"]),
+                role_ids=shared.setdefault(ids := frozenset(e["ids"]), ids),
+                role_values=shared.setdefault(values := frozenset(_role_value(roles, i) for i in ids), values),
             )
             for pid, e in found.items()
         }
