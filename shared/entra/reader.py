@@ -287,12 +287,6 @@ class EntraReader:
             what, 404, "UnconfirmedNotFound", "the group is neither readable nor in directory/deletedItems"
         )
 
-    async def iter_users(self, select: list[str]) -> AsyncIterator[list[dict[str, Any]]]:
-        """All users of the tenant, a page (up to 999) at a time, with the selected properties
-        (iter_user_pages without the positions)."""
-        async for page in self.iter_user_pages(select):
-            yield page.users
-
     async def iter_user_pages(
         self, select: list[str], resume: ListingPosition | None = None
     ) -> AsyncIterator[UsersPage]:
