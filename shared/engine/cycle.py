@@ -40,7 +40,6 @@ from shared.engine.matching import Owners, RemoteMatcher
 from shared.engine.plan import Kind, Plan, Policy, failed_read, plan_user
 from shared.engine.reading import (
     Candidate,
-    FullPage,
     FullRead,
     NeedsFullRead,
     Orphan,
@@ -429,8 +428,7 @@ class _Run:
         self.state.delta_links = ctx.delta_links
         self.state.total = len(ctx.wanted)
         self.licenses = await self.e.license_map() if ctx.wanted else None
-        listing = await self._listing()
-        names = listing.prepare(ctx)
+        listing, names = await self._listing(ctx)
         deferred: list[tuple[Plan, Candidate]] = []
         records: list[Record] = []
         try:
@@ -450,15 +448,18 @@ class _Run:
             await self._save_listing(listing)
         return ctx.result(), records
 
-    async def _listing(self) -> ListingResume:
-        """The pages of /users the cycle's earlier invocations finished (none for a new cycle)."""
+    async def _listing(self, ctx: FullRead) -> tuple[ListingResume, dict[str, str]]:
+        """The pages of /users the cycle's earlier invocations finished (none for a new cycle),
+        their users marked seen in `ctx` (ListingResume.prepare), and the names they took."""
         if not self.resumed:
-            return ListingResume(self.cycle_id, self.e.config_hash)
+            return ListingResume(self.cycle_id, self.e.config_hash), {}
         listing = await ListingResume.load(self.e.store, self.cycle_id, self.e.config_hash)
+        names = listing.prepare(ctx)
         if listing.earlier:
-            log.info("cycle %s goes on with the users listing after page %d (%d users listed before)",
-                     self.cycle_id, len(listing.earlier), listing.earlier[-1].listed)  # fmt: skip
-        return listing
+            log.info("cycle %s goes on with the users listing after page %d (%d users listed before, %d to read "
+                     "again by id)", self.cycle_id, len(listing.earlier), listing.earlier[-1].listed,
+                     listing.again)  # fmt: skip
+        return listing, names
 
     async def _list_users(
         self,
@@ -476,9 +477,10 @@ class _Run:
         # not Graph's latency, sets the pace.
         async with contextlib.aclosing(read_ahead(reading.full_pages(ctx, listing.position))) as pages:
             async for page in pages:
+                before = len(deferred)
                 records += await self._full_page(page.candidates, ctx, names, deferred)
                 if not self.out_of_time and not self.dry_run:
-                    listing.finished(page, _held_on(page, deferred))
+                    listing.finished(page, {p.user.id for p, _ in deferred[before:]})
                 if self._time_is_up():
                     return False
         return True
@@ -966,12 +968,6 @@ class _Run:
             groups=list(self.group_records),
             continuing=continuing,
         )
-
-
-def _held_on(page: FullPage, deferred: list[tuple[Plan, Candidate]]) -> set[str]:
-    """The users of this page whose disable or delete waits for the end of the listing."""
-    on_page = {c.user.id for c in page.candidates}
-    return {p.user.id for p, _ in deferred if p.user.id in on_page}
 
 
 def _link_gone(plan: Plan, cand: Candidate, outcome: Outcome) -> bool:

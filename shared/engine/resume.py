@@ -56,6 +56,10 @@ class ListingResume:
     done: list[ListedPage] = field(default_factory=list)
     restarted: bool = False  # the saved nextLink was refused: the listing started again
     again: int = 0  # users of earlier pages that are read by id at the end
+    scopes: dict[Scope, Scope] = field(default_factory=dict)  # one tuple per scope, shared by its users
+
+    def _shared(self, scope: Scope) -> Scope:
+        return self.scopes.setdefault(scope, scope)
 
     @classmethod
     async def load(cls, store: Store, cycle_id: str, config: str) -> ListingResume:
@@ -100,7 +104,7 @@ class ListingResume:
 
     def finished(self, page: FullPage, held: set[str]) -> None:
         """A page whose candidates were all exported and committed (or held for the end)."""
-        users = {c.user.id: scope_of(c.user) for c in page.candidates}
+        users = {c.user.id: self._shared(scope_of(c.user)) for c in page.candidates}
         after = page.after
         self.done.append(
             ListedPage(

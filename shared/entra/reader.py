@@ -54,6 +54,7 @@ class GraphReadError(GotosyncError):
         self.what = what
         self.status = status
         self.code = code
+        self.detail = message
 
 
 class IncompleteRead(GraphReadError):
@@ -70,7 +71,7 @@ class CursorFailed(GraphReadError):
     page is given out, so the caller can start the listing again at its first page."""
 
     def __init__(self, cause: GraphReadError) -> None:
-        super().__init__("list of users (resumed at a saved nextLink)", cause.status, cause.code, str(cause))
+        super().__init__("list of users (resumed at a saved nextLink)", cause.status, cause.code, cause.detail)
 
 
 @dataclass(frozen=True)
