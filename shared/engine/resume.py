@@ -54,7 +54,7 @@ class ListingResume:
     earlier: list[ListedPage] = field(default_factory=list)
     listing: str = field(default_factory=lambda: uuid.uuid4().hex)
     done: list[ListedPage] = field(default_factory=list)
-    restarted: bool = False  # the saved nextLink was refused: the listing started again
+    restarted: bool = False  # the listing started again (a refused nextLink, another configuration)
     again: int = 0  # users of earlier pages that are read by id at the end
     scopes: dict[Scope, Scope] = field(default_factory=dict)  # one tuple per scope, shared by its users
 
@@ -66,8 +66,9 @@ class ListingResume:
         """The pages the cycle's earlier invocations saved, as far as they were planned with
         this configuration (a changed mapping re-plans everyone: the listing starts again)."""
         pages = await store.listing.load(cycle_id)
-        earlier = pages if all(p.config == config for p in pages) else []
-        return cls(cycle_id, config, earlier, earlier[0].listing if earlier else uuid.uuid4().hex)
+        if all(p.config == config for p in pages):
+            return cls(cycle_id, config, pages, pages[0].listing if pages else uuid.uuid4().hex)
+        return cls(cycle_id, config, restarted=True)  # its rows are replaced when it hands on
 
     @property
     def position(self) -> ListingPosition | None:
