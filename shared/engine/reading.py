@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from shared.engine.evidence import from_delta_removal, from_read
 from shared.engine.matching import GoToIndex, Owners, RemoteMatcher, match_in_index
 from shared.engine.plan import Match
-from shared.entra.reader import GraphReadError, GroupGone, MembershipChange
+from shared.entra.reader import GraphReadError, GroupGone, ListingPosition, MembershipChange
 from shared.fanout import bounded
 from shared.model import Assignment, EscrowEntry, JobState, Link, SourceUser, UserRead, UserState, utcnow
 from shared.store.links import CompactLinks
@@ -150,6 +150,14 @@ class FullRead:
 
 
 @dataclass
+class FullPage:
+    """The wanted users of one /users page, as candidates, and where the listing stands after it."""
+
+    candidates: list[Candidate]
+    after: ListingPosition
+
+
+@dataclass
 class ReadResult:
     candidates: list[Candidate]
     delta_links: tuple[str, str] = ("", "")
@@ -264,14 +272,15 @@ class Reading:
             owners=Owners(stored.live_goto_ids()),
         )
 
-    async def full_pages(self, ctx: FullRead) -> AsyncIterator[list[Candidate]]:
+    async def full_pages(self, ctx: FullRead, resume: ListingPosition | None = None) -> AsyncIterator[FullPage]:
         """The wanted users of each page of the /users listing, as candidates, one page at a time
-        (a full cycle holds one page of users, never the tenant). The listing must be whole
-        (the reader raises IncompleteRead otherwise)."""
-        async for page in self.reader.iter_users(self.e.select):
+        (a full cycle holds one page of users, never the tenant); `resume`: from where an earlier
+        invocation left the listing (CursorFailed when Graph refuses it). The listing must be
+        whole (the reader raises IncompleteRead otherwise)."""
+        async for page in self.reader.iter_user_pages(self.e.select, resume):
             read_at = utcnow()
             out = []
-            for attrs in page:
+            for attrs in page.users:
                 uid = attrs["id"]
                 if uid not in ctx.wanted or uid in ctx.seen:
                     continue
@@ -280,7 +289,7 @@ class Reading:
                 user = SourceUser(uid, attrs, roles=roles, assigned=assigned, evidence=ctx.evidence)
                 cand = Candidate(user, ctx.stored.get(uid), Match(None), read_at, ctx.escrow.get(uid))
                 out.append(self._matched(cand, ctx))
-            yield out
+            yield FullPage(out, page.after)
 
     async def full_missing(self, ctx: FullRead) -> list[Candidate]:
         """Wanted (linked or assigned) users the listing did not show, each read by id: the
