@@ -8,7 +8,8 @@ message would start it in Azure), until the cycle ends.
 
 Reported: wall time, users/s, invocations, the peak RSS of a gotosync process, its CPU time and
 CPU per created user, Graph requests, GoTo requests per created user; and, for a run with
-GoTo's limit on, the projected time for 100,000 users at that rate.
+GoTo's limit on, the projected time for 100,000 users at that rate; for each resumed invocation, the
+seconds from its start to its first create (what it reads again first) and the users done by then.
 
     python bench/scale.py --users 10000 [--rate-limit 0] [--budget 480]
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import os
 import resource
@@ -25,7 +27,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -120,13 +122,28 @@ async def cycle_state(connection_string: str, prefix: str) -> tuple[bool, int, i
     return ended, progress.processed if progress else 0, progress.total if progress else 0
 
 
-def projection(goto: Served, wall: float, rate_limit: float) -> dict[str, object]:
+def create_times(goto: Served) -> list[datetime]:
+    """When GoTo created each user (its write journal), in order."""
+    journal = httpx.get(f"{goto.base}/_emulator/journal", timeout=300).json()
+    entries = journal["entries"] if isinstance(journal, dict) else journal
+    return sorted(datetime.fromisoformat(e["time"]) for e in entries if "created" in e.get("events", []))
+
+
+def resumed_setup(times: list[datetime], starts: list[datetime]) -> str:
+    """For each resumed invocation: the seconds from its start to its first create (what it
+    reads again before it goes on), with the users created before it."""
+    out = []
+    for start in starts[1:]:
+        done = bisect.bisect_left(times, start)
+        if done < len(times):
+            out.append(f"{(times[done] - start).total_seconds():.1f} s ({done:,})")
+    return "; ".join(out) or "-"
+
+
+def projection(times: list[datetime], wall: float, rate_limit: float) -> dict[str, object]:
     """The elapsed time for 100,000 users at this rate: the run's fixed part (everything before
     the first create and after the last, from GoTo's write journal) plus 100,000 creates at the
     pace measured between the first and the last create."""
-    journal = httpx.get(f"{goto.base}/_emulator/journal", timeout=120).json()
-    entries = journal["entries"] if isinstance(journal, dict) else journal
-    times = sorted(datetime.fromisoformat(e["time"]) for e in entries if "created" in e.get("events", []))
     if len(times) < 2:
         return {}
     span = (times[-1] - times[0]).total_seconds()
@@ -180,7 +197,9 @@ def measure(users: int, rate_limit: float, budget: int, concurrency: int, plain_
         }
         t0 = time.perf_counter()
         invocations = []
+        starts: list[datetime] = []
         while True:
+            starts.append(datetime.now(UTC))
             invocations.append(run_invocation(env))
             ended, _, _ = asyncio.run(cycle_state(azurite.connection_string, prefix))
             if ended or invocations[-1][3] != 0 or len(invocations) > 500:
@@ -207,8 +226,10 @@ def measure(users: int, rate_limit: float, budget: int, concurrency: int, plain_
             "no-change full cycle s": round(sweep[0], 1),
             "no-change full cycle GoTo requests": total(counters(goto)),
         }
+        times = create_times(goto)
+        row["resumed invocations: set-up (users done)"] = resumed_setup(times, starts)
         if rate_limit:
-            row.update(projection(goto, wall, rate_limit))
+            row.update(projection(times, wall, rate_limit))
         return row
     finally:
         goto.stop()
