@@ -98,6 +98,7 @@ CONTROL_FLOW = {
     "IgnoreFlow": "the mapping's IgnoreFlow() leaves an attribute out",
     "RegexRefused": "becomes an ExpressionEvaluationError naming the mapping",
     "NeedsFullRead": "an incremental read hands over to a full one",
+    "_Malformed": "becomes a GoToError (SERVICE_INCOMPATIBLE) naming the list request",
 }
 
 CLI_SPELLING = cli.SPELLING
