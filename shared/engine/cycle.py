@@ -50,7 +50,7 @@ from shared.engine.reading import (
 )
 from shared.entra.reader import DeltaExpired, EntraReader, GraphReadError
 from shared.errors import ErrorPolicy, GotosyncError
-from shared.fanout import read_ahead
+from shared.fanout import read_ahead, started
 from shared.goto.admin import GoToAdminClient
 from shared.goto.errors import AuthError, NotFound
 from shared.goto.scim import GoToScimClient
@@ -420,10 +420,13 @@ class _Run:
         and updates exported at once; disables and deletes wait for the end of the listing,
         where the deletion guards count them all. The budget is checked between pages."""
         reading = Reading(self.e)
-        ctx = await reading.full_context(self.state.delta_links if all(self.state.delta_links) else None)
-        self.state.delta_links = ctx.delta_links
-        self.state.total = len(ctx.wanted)
-        self.licenses = await self.e.license_map() if ctx.wanted else None
+        # The license list (Admin API: the account, then its licenses) depends on none of the
+        # reads before the first page, so it is read alongside them instead of after them.
+        async with started(self.e.license_map) as licensing:
+            ctx = await reading.full_context(self.state.delta_links if all(self.state.delta_links) else None)
+            self.state.delta_links = ctx.delta_links
+            self.state.total = len(ctx.wanted)
+            self.licenses = await licensing if ctx.wanted else None
         names: dict[str, str] = {}
         deferred: list[tuple[Plan, Candidate]] = []
         records: list[Record] = []
