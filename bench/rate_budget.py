@@ -20,7 +20,7 @@ import asyncio
 import sys
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -90,12 +90,14 @@ async def seats(azurite: Azurite, users: int, latency_ms: int) -> dict[str, obje
     )
     try:
         async with open_runtime(settings) as rt:
+            started = datetime.now(UTC)
             t0 = time.perf_counter()
             result = await rt.engine.run_cycle(initiated_by=Initiator.CLI)
             wall = time.perf_counter() - t0
         created = result.by_action.get("Create", 0)
         scim, admin = goto.passed.get("identity", []), goto.passed.get("admin", [])
-        span = creates_span(goto)
+        first, last = creates(goto)
+        span = (last - first).total_seconds()
         return {
             "users": users,
             "goto_latency_ms": latency_ms,
@@ -105,6 +107,7 @@ async def seats(azurite: Azurite, users: int, latency_ms: int) -> dict[str, obje
             "users_per_s": round(created / wall, 2),
             "users_per_s_first_to_last_create": round((created - 1) / span, 2) if span else None,
             "fixed_part_s": round(wall - span, 2),
+            "before_first_create_s": round((first - started).total_seconds(), 2),
             "scim_requests": len(scim),
             "scim_req_per_s": round(achieved(scim), 2),
             "admin_requests": len(admin),
@@ -116,12 +119,12 @@ async def seats(azurite: Azurite, users: int, latency_ms: int) -> dict[str, obje
         goto.stop()
 
 
-def creates_span(goto: GoToEmulator) -> float:
-    """Seconds from the first user GoTo created to the last (its write journal), as
-    bench/scale.py's projection measures the pace; the rest of the wall time is the cycle's fixed
-    part (the reads before the first create, the last seat and the end of the cycle)."""
+def creates(goto: GoToEmulator) -> tuple[datetime, datetime]:
+    """When GoTo created the first user and the last (its write journal), as bench/scale.py's
+    projection measures the pace; the rest of the wall time is the cycle's fixed part (the reads
+    before the first create; the last seat and the end of the cycle after the last)."""
     times = sorted(datetime.fromisoformat(e["time"]) for e in goto.journal_entries() if "created" in e["events"])
-    return (times[-1] - times[0]).total_seconds() if len(times) > 1 else 0.0
+    return times[0], times[-1]
 
 
 def table(rows: list[dict[str, object]]) -> None:
