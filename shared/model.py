@@ -75,7 +75,7 @@ class HardDeleteAction(enum.StrEnum):
     DISABLE = "disable"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Assignment:
     """One principal assigned to the app, with the role values it holds (Default Access is "")."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 SEVEN_DAYS = 7 * 24 * 3600.0
+SKIPTOKEN_EXPIRY = ("never", "lifetime", "on-change")
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,13 @@ class GraphConfig:
     # A page may hold fewer items than $top asks (https://learn.microsoft.com/graph/paging):
     # when > 0, no list page holds more than this, so small tenants get several pages (tests).
     page_size_cap: int = 0
+    # UNCONFIRMED: whether and when a list's $skiptoken (a nextLink) stops working is not
+    # documented. Variants: "never" (the default: a nextLink works until the listing is read),
+    # "lifetime" (a token older than `skiptoken_lifetime_seconds` on the emulator clock is
+    # refused), "on-change" (a token issued before any later change in the tenant is refused).
+    # A refused token is 400 Directory_ExpiredPageToken, as a garbled one is.
+    skiptoken_expiry: str = "never"
+    skiptoken_lifetime_seconds: float = 3600.0
     # Delta (docs/reference/microsoft-graph.md#delta-rounds): the page size is chosen by Graph, not the
     # client ($top is rejected).
     delta_page_size: int = 100
@@ -61,6 +69,11 @@ class GraphConfig:
     # inference: Graph does not document it).
     hide_soft_deleted_assignments: bool = True
     require_auth: bool = True
+
+    def __post_init__(self) -> None:
+        if self.skiptoken_expiry not in SKIPTOKEN_EXPIRY:
+            choices = ", ".join(SKIPTOKEN_EXPIRY)
+            raise ValueError(f"skiptoken_expiry must be one of {choices}, got {self.skiptoken_expiry!r}")
 
     def with_overrides(self, **changes: object) -> GraphConfig:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -983,13 +983,26 @@ class Tenant:
         if token is None:
             return 0
         payload = self.codec.decode(token)
-        if payload is None or payload.get("k") != scope or not isinstance(payload.get("o"), int):
+        valid = payload is not None and payload.get("k") == scope and isinstance(payload.get("o"), int)
+        if payload is None or not valid or self._page_token_expired(payload):
             raise GraphError(
                 400,
                 "Directory_ExpiredPageToken",
                 "The specified page token value has expired and can no longer be included in your request.",
             )
         return int(payload["o"])
+
+    def _page_token_expired(self, payload: Mapping[str, Any]) -> bool:
+        """The UNCONFIRMED expiry of a list's page token (GraphConfig.skiptoken_expiry)."""
+        mode = self.config.skiptoken_expiry
+        if mode == "lifetime":
+            issued = payload.get("t")
+            if not isinstance(issued, int | float):
+                return True
+            return self.clock.time() - issued > self.config.skiptoken_lifetime_seconds
+        if mode == "on-change":
+            return payload.get("s") != self.seq
+        return False
 
     def _paged(
         self,
@@ -1015,7 +1028,8 @@ class Tenant:
             if not visible(key):
                 continue
             if len(keys) == top:
-                next_token = self.codec.encode({"k": scope, "o": ordinal})
+                # Issued at (emulator clock) and after which change: for GraphConfig.skiptoken_expiry.
+                next_token = self.codec.encode({"k": scope, "o": ordinal, "t": self.clock.time(), "s": self.seq})
                 break
             keys.append(key)
         return Page([render(k) for k in keys], next_token, count if "$skiptoken" not in params else None)

@@ -45,10 +45,10 @@ from shared.engine.reading import (
     Orphan,
     Reading,
     ReadResult,
-    managed_count,
     snapshot_hash,
 )
-from shared.entra.reader import DeltaExpired, EntraReader, GraphReadError
+from shared.engine.resume import ListingResume
+from shared.entra.reader import CursorFailed, DeltaExpired, EntraReader, GraphReadError
 from shared.errors import ErrorPolicy, GotosyncError
 from shared.fanout import read_ahead, started
 from shared.goto.admin import GoToAdminClient
@@ -352,6 +352,7 @@ class _Run:
         self.budget: float | None = None  # seconds this invocation may work before handing on
         self.clock_started = time.monotonic()
         self.out_of_time = False
+        self.resumed = False  # continues a cycle an earlier invocation handed on
 
     def resume(self, progress: CycleProgress | None) -> None:
         """Continue a cycle that handed itself on: same id, kind, start and counts; the delta
@@ -362,6 +363,7 @@ class _Run:
         self.started = progress.started or self.started
         self.counts = Counter(progress.counts)
         self.state = dataclasses.replace(progress, continuing=False, invocations=progress.invocations + 1)
+        self.resumed = True
 
     @property
     def staged(self) -> int:
@@ -420,7 +422,8 @@ class _Run:
     async def _run_full(self, job: JobState) -> tuple[ReadResult, list[Record]]:
         """A full cycle holds one page of users at a time: each page is planned and its creates
         and updates exported at once; disables and deletes wait for the end of the listing,
-        where the deletion guards count them all. The budget is checked between pages."""
+        where the deletion guards count them all. The budget is checked between pages; a cycle
+        handed on goes on with the listing where it stood (shared/engine/resume.py)."""
         reading = Reading(self.e)
         # The license list (Admin API: the account, then its licenses) depends on none of the
         # reads before the first page, so it is read alongside them instead of after them.
@@ -429,21 +432,76 @@ class _Run:
             self.state.delta_links = ctx.delta_links
             self.state.total = len(ctx.wanted)
             self.licenses = await licensing if ctx.wanted else None
-        names: dict[str, str] = {}
+        listing, names = await self._listing(ctx)
         deferred: list[tuple[Plan, Candidate]] = []
         records: list[Record] = []
+        try:
+            listed = await self._list_users(reading, ctx, listing, names, deferred, records)
+        except CursorFailed as exc:
+            log.warning("cycle %s: %s; the users are listed again from the first page", self.cycle_id, exc)
+            listing.restart()
+            ctx.seen.clear()
+            names.clear()
+            listed = await self._list_users(reading, ctx, listing, names, deferred, records)
+        if listed:
+            records += await self._full_page(await reading.full_missing(ctx), ctx, names, deferred)
+            if not self._time_is_up():
+                decisions = self._gate(deferred, job, ctx.stored.managed_count())
+                records += await self._apply(deferred, decisions, set(ctx.escrow))
+        if self.out_of_time:
+            await self._save_listing(listing)
+        return ctx.result(), records
+
+    async def _listing(self, ctx: FullRead) -> tuple[ListingResume, dict[str, str]]:
+        """The pages of /users the cycle's earlier invocations finished (none for a new cycle),
+        their users marked seen in `ctx` (ListingResume.prepare), and the names they took."""
+        if not self.resumed:
+            return ListingResume(self.cycle_id, self.e.config_hash), {}
+        listing = await ListingResume.load(self.e.store, self.cycle_id, self.e.config_hash)
+        names = listing.prepare(ctx)
+        if listing.earlier:
+            log.info("cycle %s goes on with the users listing after page %d (%d users listed before, %d to read "
+                     "again by id)", self.cycle_id, len(listing.earlier), listing.earlier[-1].listed,
+                     listing.again)  # fmt: skip
+        return listing, names
+
+    async def _list_users(
+        self,
+        reading: Reading,
+        ctx: FullRead,
+        listing: ListingResume,
+        names: dict[str, str],
+        deferred: list[tuple[Plan, Candidate]],
+        records: list[Record],
+    ) -> bool:
+        """The /users listing from where the cycle stands, page by page; False when the budget
+        ran out before its end. A page counts as finished only when the budget did not run out
+        during its exports (otherwise some may not have started: it is read again)."""
         # The next page of users is read from Graph while this one is exported: GoTo's rate,
         # not Graph's latency, sets the pace.
-        async with contextlib.aclosing(read_ahead(reading.full_pages(ctx))) as pages:
-            async for candidates in pages:
-                records += await self._full_page(candidates, ctx, names, deferred)
+        async with contextlib.aclosing(read_ahead(reading.full_pages(ctx, listing.position))) as pages:
+            async for page in pages:
+                before = len(deferred)
+                records += await self._full_page(page.candidates, ctx, names, deferred)
+                if not self.out_of_time and not self.dry_run:
+                    listing.finished(page, {p.user.id for p, _ in deferred[before:]})
                 if self._time_is_up():
-                    return ctx.result(), records
-        records += await self._full_page(await reading.full_missing(ctx), ctx, names, deferred)
-        if not self._time_is_up():
-            decisions = self._gate(deferred, job, managed_count(ctx.stored.values()))
-            records += await self._apply(deferred, decisions, set(ctx.escrow))
-        return ctx.result(), records
+                    return False
+        return True
+
+    async def _save_listing(self, listing: ListingResume) -> None:
+        """Where the listing stands, saved as the cycle is handed on. Not saving it is no harm
+        (the next invocation goes on from an earlier page, or the first): a failure is logged."""
+        if self.dry_run:
+            return
+        if self.heartbeat is not None:
+            self.heartbeat.check()
+        try:
+            saved = await listing.save(self.e.store)
+        except StoreError as exc:
+            log.warning("cycle %s: where the users listing stands was not saved: %s", self.cycle_id, exc)
+            return
+        log.info("cycle %s saved %d page(s) of the users listing", self.cycle_id, saved)
 
     async def _full_page(
         self,
@@ -853,6 +911,11 @@ class _Run:
             await self.e.store.cycles.append(done, staged=staged)
         except StoreError as exc:
             log.warning("cycle %s not added to the cycle history: %s", self.cycle_id, exc)
+        if self.kind is CycleKind.INITIAL:
+            try:  # its listing's rows, and any an earlier cycle stopped before its end left
+                await self.e.store.listing.purge()
+            except StoreError as exc:
+                log.warning("cycle %s: the saved users listing was not removed: %s", self.cycle_id, exc)
         if failing is not None:
             log.error("%s", failing)
 

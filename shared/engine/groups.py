@@ -143,7 +143,7 @@ class _GroupRun:
         if members is None:
             members, _ = await assigned_members(e, assigned)
         group_links = {lk.entra_id: lk for lk in await e.store.links.all("group")}
-        user_links = {lk.entra_id: lk for lk in await e.store.links.all("user")}
+        user_links = await e.store.links.compact("user")  # every user link, held compactly
         goto_groups = {str(g["id"]): g async for g in e.scim.list_groups() if g.get("id") is not None}
         escrowed = {x.entra_id for x in await e.store.escrow.all() if x.kind == "group"} if not self.dry_run else set()
         read_at = utcnow()

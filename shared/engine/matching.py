@@ -71,8 +71,12 @@ def link_target(link: Link) -> dict[str, Any] | None:
 class Owners:
     """Which Entra user owns which GoTo user: by live links, and by externalId."""
 
-    def __init__(self, links: Iterable[Link]) -> None:
-        self.by_goto_id = {lk.goto_id: lk.entra_id.lower() for lk in links if lk.live}
+    def __init__(self, links: Iterable[Link] | Mapping[str, str]) -> None:
+        """From links, or from a map of live links' GoTo id -> Entra id."""
+        if isinstance(links, Mapping):
+            self.by_goto_id = {goto_id: uid.lower() for goto_id, uid in links.items()}
+        else:
+            self.by_goto_id = {lk.goto_id: lk.entra_id.lower() for lk in links if lk.live}
 
     def claimed_by_other(self, resource: Mapping[str, Any], user_id: str) -> str:
         """The Entra id of another user that owns `resource`, or ""."""

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 from shared.engine.evidence import from_delta_removal, from_read
 from shared.engine.matching import GoToIndex, Owners, RemoteMatcher, match_in_index
 from shared.engine.plan import Match
-from shared.entra.reader import GraphReadError, GroupGone, MembershipChange
+from shared.entra.reader import GraphReadError, GroupGone, ListingPosition, MembershipChange
 from shared.fanout import bounded
 from shared.model import Assignment, EscrowEntry, JobState, Link, SourceUser, UserRead, UserState, utcnow
+from shared.store.links import CompactLinks
 
 if TYPE_CHECKING:
     from shared.engine.cycle import SyncEngine
@@ -127,7 +128,7 @@ class FullRead:
     roles_of: dict[str, frozenset[str]]
     groups: Memberships
     evidence: str
-    stored: dict[str, Link]
+    stored: CompactLinks
     escrow: dict[str, EscrowEntry]
     wanted: set[str]
     index: GoToIndex
@@ -141,11 +142,19 @@ class FullRead:
             self.delta_links,
             self.assignments,
             set(self.escrow),
-            managed=managed_count(self.stored.values()),
-            taken_names=taken_names(self.stored.values(), set()),
+            managed=self.stored.managed_count(),
+            taken_names=self.stored.taken_names(set()),
             orphans=_orphans(self.index, self.stored, self.wanted),
             groups=self.groups,
         )
+
+
+@dataclass
+class FullPage:
+    """The wanted users of one /users page, as candidates, and where the listing stands after it."""
+
+    candidates: list[Candidate]
+    after: ListingPosition
 
 
 @dataclass
@@ -231,7 +240,8 @@ class Reading:
             for uid in members:
                 roles.setdefault(uid, set()).update(group.role_values)
         by_group = {g.principal_id: members for g, members in zip(groups, lists, strict=True)}
-        return {uid: frozenset(r) for uid, r in roles.items()}, by_group
+        shared: dict[frozenset[str], frozenset[str]] = {}  # few distinct role sets: one object each
+        return {uid: shared.setdefault(f := frozenset(r), f) for uid, r in roles.items()}, by_group
 
     # ------------------------------------------------------------------ full
 
@@ -244,7 +254,7 @@ class Reading:
         links_now = links_now or await reader.latest_delta_links(self.e.select)
         assignments = await reader.assignments(await reader.app_roles())
         roles_of, by_group = await self.roles_by_user(assignments)
-        stored = {lk.entra_id: lk for lk in await self.store.links.all("user")}
+        stored = await self.store.links.compact("user")
         escrow = {e.entra_id: e for e in await self.store.escrow.all() if e.kind == "user"}
         index = GoToIndex(m.target for m in self.e.matching)
         async for resource in self.e.scim.list_users(page_size=GOTO_PAGE):
@@ -259,17 +269,18 @@ class Reading:
             escrow=escrow,
             wanted=set(roles_of) | set(stored),
             index=index,
-            owners=Owners(stored.values()),
+            owners=Owners(stored.live_goto_ids()),
         )
 
-    async def full_pages(self, ctx: FullRead) -> AsyncIterator[list[Candidate]]:
+    async def full_pages(self, ctx: FullRead, resume: ListingPosition | None = None) -> AsyncIterator[FullPage]:
         """The wanted users of each page of the /users listing, as candidates, one page at a time
-        (a full cycle holds one page of users, never the tenant). The listing must be whole
-        (the reader raises IncompleteRead otherwise)."""
-        async for page in self.reader.iter_users(self.e.select):
+        (a full cycle holds one page of users, never the tenant); `resume`: from where an earlier
+        invocation left the listing (CursorFailed when Graph refuses it). The listing must be
+        whole (the reader raises IncompleteRead otherwise)."""
+        async for page in self.reader.iter_user_pages(self.e.select, resume):
             read_at = utcnow()
             out = []
-            for attrs in page:
+            for attrs in page.users:
                 uid = attrs["id"]
                 if uid not in ctx.wanted or uid in ctx.seen:
                     continue
@@ -278,7 +289,7 @@ class Reading:
                 user = SourceUser(uid, attrs, roles=roles, assigned=assigned, evidence=ctx.evidence)
                 cand = Candidate(user, ctx.stored.get(uid), Match(None), read_at, ctx.escrow.get(uid))
                 out.append(self._matched(cand, ctx))
-            yield out
+            yield FullPage(out, page.after)
 
     async def full_missing(self, ctx: FullRead) -> list[Candidate]:
         """Wanted (linked or assigned) users the listing did not show, each read by id: the
@@ -604,10 +615,10 @@ def _roles_of(
     return roles_of
 
 
-def _orphans(index: GoToIndex, links: dict[str, Link], wanted: set[str]) -> list[Orphan]:
+def _orphans(index: GoToIndex, links: CompactLinks, wanted: set[str]) -> list[Orphan]:
     """GoTo users carrying an Entra object id as externalId that no link points at: created by
     gotosync and never linked (a crash before the link and the intent), or a second account."""
-    linked = {lk.goto_id for lk in links.values() if lk.live}
+    linked = set(links.live_goto_ids())
     out = []
     for entra_id, hits in sorted(index.external_ids().items()):
         for resource in hits:

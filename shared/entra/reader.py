@@ -54,6 +54,7 @@ class GraphReadError(GotosyncError):
         self.what = what
         self.status = status
         self.code = code
+        self.detail = message
 
 
 class IncompleteRead(GraphReadError):
@@ -62,6 +63,35 @@ class IncompleteRead(GraphReadError):
 
     def __init__(self, what: str, message: str, status: int | None = None) -> None:
         super().__init__(what, status, "IncompleteRead", message)
+
+
+class CursorFailed(GraphReadError):
+    """Graph answered the saved nextLink a resumed /users listing starts at with an error (an
+    expired $skiptoken, say: whether and when one expires is not documented). Raised before any
+    page is given out, so the caller can start the listing again at its first page."""
+
+    def __init__(self, cause: GraphReadError) -> None:
+        super().__init__("list of users (resumed at a saved nextLink)", cause.status, cause.code, cause.detail)
+
+
+@dataclass(frozen=True)
+class ListingPosition:
+    """Where a /users listing stands after a page: the nextLink of the next page ("" once the
+    listing has ended), the users listed so far, and Graph's count from the listing's first
+    page (None when Graph gave none). Enough to go on with the listing in a later invocation."""
+
+    next_link: str
+    listed: int
+    expected: int | None
+
+
+@dataclass
+class UsersPage:
+    """One page of the /users listing: its users (selected properties) and where the listing
+    stands after it."""
+
+    users: list[dict[str, Any]]
+    after: ListingPosition
 
 
 class GroupGone(GotosyncError):
@@ -142,11 +172,18 @@ class EntraReader:
         return data
 
     async def _pages(
-        self, builder: Any, what: str, config: Any = None, *, delta: bool = False
+        self, builder: Any, what: str, config: Any = None, *, delta: bool = False, start: str | None = None
     ) -> AsyncIterator[dict[str, Any]]:
         """Every page of a collection, following @odata.nextLink exactly as given. Each page must
-        carry a `value` array; a delta round must end with its @odata.deltaLink."""
-        page = _checked_page(await self._get(builder, what, config), what)
+        carry a `value` array; a delta round must end with its @odata.deltaLink. `start`: a
+        nextLink saved earlier to go on from (CursorFailed when Graph does not answer it)."""
+        if start is None:
+            page = _checked_page(await self._get(builder, what, config), what)
+        else:
+            try:
+                page = _checked_page(await self._get(builder.with_url(start), what, _headers_only(config)), what)
+            except GraphReadError as exc:
+                raise CursorFailed(exc) from exc
         while True:
             yield page
             next_link = page.get("@odata.nextLink")
@@ -192,13 +229,15 @@ class EntraReader:
                     pid, {"type": a["principalType"], "name": a.get("principalDisplayName") or "", "ids": set()}
                 )
                 entry["ids"].add(str(a.get("appRoleId") or DEFAULT_ACCESS_ROLE_ID))
+        # A tenant's principals hold a handful of distinct role sets: one frozenset each, shared.
+        shared: dict[frozenset[str], frozenset[str]] = {}
         return {
             pid: Assignment(
                 principal_id=pid,
                 principal_type=e["type"],
                 display_name=e["name"],
-                role_ids=frozenset(e["ids"]),
-                role_values=frozenset(_role_value(roles, i) for i in e["ids"]),
+                role_ids=shared.setdefault(ids := frozenset(e["ids"]), ids),
+                role_values=shared.setdefault(values := frozenset(_role_value(roles, i) for i in ids), values),
             )
             for pid, e in found.items()
         }
@@ -251,27 +290,39 @@ class EntraReader:
             what, 404, "UnconfirmedNotFound", "the group is neither readable nor in directory/deletedItems"
         )
 
-    async def iter_users(self, select: list[str]) -> AsyncIterator[list[dict[str, Any]]]:
-        """All users of the tenant, a page (up to 999) at a time, with the selected properties.
+    async def iter_user_pages(
+        self, select: list[str], resume: ListingPosition | None = None
+    ) -> AsyncIterator[UsersPage]:
+        """All users of the tenant, a page (up to 999) at a time, with the selected properties
+        and where the listing stands after each page; `resume`: go on from a position an
+        earlier invocation reached (its nextLink; CursorFailed if Graph refuses it).
 
         The first page asks Graph to count ($count=true, an advanced query): a listing that ends
         with fewer users than that count lost a page (a dropped nextLink) and is an
-        IncompleteRead. Users created during the listing only make it longer, never shorter;
-        users deleted during it can make it short: the cycle then stops and the next one reads
-        again (docs/safety.md)."""
+        IncompleteRead, also when the listing was read across invocations (the position carries
+        the count and the users listed before). Users created during the listing only make it
+        longer, never shorter; users deleted during it can make it short: the cycle then stops
+        and the next one reads again (docs/safety.md)."""
         config = RequestConfiguration(query_parameters=_query(select=select, top=PAGE_SIZE, count=True))
         config.headers.add("ConsistencyLevel", "eventual")
-        expected: int | None = None
-        seen = 0
-        async for page in self._pages(self.client.users, "list of users", config):
-            if expected is None:
-                expected = _count(page)
-            users = [_attributes(u, select) for u in page["value"] if isinstance(u, dict) and u.get("id")]
-            seen += len(page["value"])
-            yield users
-        if expected is not None and seen < expected:
+        expected = resume.expected if resume is not None else None
+        listed = resume.listed if resume is not None else 0
+        start = resume.next_link if resume is not None else None
+        if start != "":  # "": the listing had ended; only its count is left to check
+            first = resume is None
+            async for page in self._pages(self.client.users, "list of users", config, start=start):
+                if first:
+                    expected, first = _count(page), False  # on the first page only
+                users = [_attributes(u, select) for u in page["value"] if isinstance(u, dict) and u.get("id")]
+                listed += len(page["value"])
+                next_link = page.get("@odata.nextLink") or ""
+                if not isinstance(next_link, str):  # never taken for the end of the listing
+                    raise IncompleteRead("list of users", "@odata.nextLink is not a URL")
+                yield UsersPage(users, ListingPosition(next_link, listed, expected))
+        if expected is not None and listed < expected:
             raise IncompleteRead(
-                "list of users", f"the listing returned {seen} users where Graph counts {expected}: a page is missing"
+                "list of users",
+                f"the listing returned {listed} users where Graph counts {expected}: a page is missing",
             )
 
     async def get_user(self, user_id: str, select: list[str]) -> dict[str, Any] | None:

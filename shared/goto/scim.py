@@ -31,6 +31,7 @@ from shared.scim.schemas import GETGO_URN, GROUP_URN, PATCHOP_URN, USER_URN, is_
 
 from .auth import TokenProvider
 from .errors import SERVICE_INCOMPATIBLE, AuthError, BadRequest, GoToError, NotFound, Op
+from .listing import ListAnswer
 from .ratelimit import SharedBudget
 from .transport import JSON_MEDIA_TYPE, Transport, TransportClient, decode_json
 
@@ -655,19 +656,20 @@ class GoToScimClient(TransportClient):
         start = 1
         for _ in range(MAX_PAGES):
             params = {"startIndex": start, "count": page_size}
-            resources, total = read_envelope(decode_json(await self._t.request("GET", path, op, params=params), op), op)
+            answer = ListAnswer.of(await self._t.request("GET", path, op, params=params), op)
             fresh = 0
-            for resource in resources:
+            for resource in answer:  # decoded one at a time: an unpaged answer is never held whole
                 ident = _identity(resource)
                 if ident in seen:
                     continue
                 seen.add(ident)
                 fresh += 1
                 yield resource
-            if fresh == 0 or (total is not None and len(seen) >= total) or len(resources) > page_size:
+            total = answer.total
+            if fresh == 0 or (total is not None and len(seen) >= total) or answer.count > page_size:
                 return
             # Without totalResults a short page may only mean the server caps page size: ask again.
-            start += len(resources)
+            start += answer.count
         raise GoToError(f"{op.subject}: more than {MAX_PAGES} pages", code=SERVICE_INCOMPATIBLE, op=op)
 
 

@@ -10,6 +10,7 @@ from .escrow import TRANSIENT_CODES, EscrowRepository, next_retry
 from .job import JobRepository
 from .lease import Lease, LeaseRepository
 from .links import LinkRepository
+from .listing import ListedPage, ListingRepository
 from .logs import LogRepository
 from .tables import DEFAULT_PREFIX, TABLES, Store
 
@@ -28,6 +29,8 @@ __all__ = [
     "Lease",
     "LeaseRepository",
     "LinkRepository",
+    "ListedPage",
+    "ListingRepository",
     "LogRepository",
     "Reservation",
     "SnapshotWrite",

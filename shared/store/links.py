@@ -5,8 +5,9 @@ newer one (webhook vs cycle) writes with put_if_unchanged, conditional on the ET
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -54,6 +55,99 @@ def link_from_entity(entity: TableEntity) -> Link:
         pending=bool(entity.get("pending", False)),
         seats_pending=from_json(entity.get("seats_pending"), None),
     )
+
+
+class _Row(NamedTuple):
+    """A stored link as CompactLinks keeps it (a tuple: no per-row dict)."""
+
+    goto_id: str
+    matched_by: str
+    owned: bool
+    exported: str | None  # the JSON text, as stored
+    licenses: str | None
+    active: bool
+    applied_at: datetime | None
+    etag: str | None
+    pending: bool
+    seats_pending: str | None
+
+    @property
+    def live(self) -> bool:
+        return bool(self.goto_id) and not self.pending
+
+
+class CompactLinks(Mapping[str, Link]):
+    """Every link of one kind as a full cycle holds them: each as the row it is stored as (its
+    exported values stay the JSON text they are stored as), decoded into a Link on access. About
+    half the memory of Link objects; what the cycle counts over all links (managed, names taken,
+    GoTo ids linked) is kept aside at load, so those passes decode nothing."""
+
+    def __init__(self, kind: str = "user") -> None:
+        self.kind = kind
+        self._rows: dict[str, _Row] = {}
+        self._names: dict[str, str] = {}  # entra id -> the userName last exported (live links)
+        self._texts: dict[str, str] = {}  # one instance of each repeated short text
+
+    def add(self, entity: TableEntity) -> None:
+        share = self._share
+        name = from_json(entity.get("exported"), {}).get("userName")
+        row = _Row(
+            entity.get("goto_id", ""),
+            share(entity.get("matched_by", "created")),
+            bool(entity.get("owned", True)),
+            entity.get("exported"),
+            share(entity.get("licenses")),
+            bool(entity.get("active", True)),
+            dt_from_entity(entity.get("applied_at")),
+            entity.metadata.get("etag"),
+            bool(entity.get("pending", False)),
+            share(entity.get("seats_pending")),
+        )
+        entra_id = entity["RowKey"]
+        self._rows[entra_id] = row
+        if isinstance(name, str) and name:
+            self._names[entra_id] = name
+        else:
+            self._names.pop(entra_id, None)
+
+    def _share(self, text: Any) -> Any:
+        return self._texts.setdefault(text, text) if isinstance(text, str) and len(text) < 200 else text
+
+    def __getitem__(self, entra_id: str) -> Link:
+        row = self._rows[entra_id]
+        return Link(
+            entra_id=entra_id,
+            goto_id=row.goto_id,
+            kind=self.kind,
+            matched_by=row.matched_by,
+            owned=row.owned,
+            exported=from_json(row.exported, {}),
+            licenses=from_json(row.licenses, []),
+            active=row.active,
+            applied_at=row.applied_at,
+            etag=row.etag,
+            pending=row.pending,
+            seats_pending=from_json(row.seats_pending, None),
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def managed_count(self) -> int:
+        """Live links to owned, active GoTo users (the relative deletion guard's base)."""
+        return sum(1 for row in self._rows.values() if row.live and row.owned and row.active)
+
+    def live_goto_ids(self) -> dict[str, str]:
+        """GoTo id -> Entra id of every live link."""
+        return {row.goto_id: uid for uid, row in self._rows.items() if row.live}
+
+    def taken_names(self, exclude: set[str]) -> dict[str, str]:
+        """userName (casefolded) -> Entra id of live links not in `exclude`."""
+        rows = self._rows
+        return {name.casefold(): uid for uid, name in self._names.items() if rows[uid].live and uid not in exclude}
 
 
 def _conditional(write: Link | tuple[str, str, str | None]) -> Operation:
@@ -128,6 +222,17 @@ class LinkRepository(Repository):
             "PartitionKey eq @kind", parameters={"kind": kind}, results_per_page=PAGE_SIZE
         )
         return [link_from_entity(entity) async for entity in pages]
+
+    @storage_call
+    async def compact(self, kind: str = "user") -> CompactLinks:
+        """Every link of `kind`, read in pages of 1,000 and held compactly (a full cycle's copy)."""
+        out = CompactLinks(kind)
+        pages = self._table.query_entities(
+            "PartitionKey eq @kind", parameters={"kind": kind}, results_per_page=PAGE_SIZE
+        )
+        async for entity in pages:
+            out.add(entity)
+        return out
 
     @storage_call
     async def owner_of(self, goto_id: str, kind: str = "user") -> str | None:

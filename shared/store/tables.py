@@ -1,4 +1,5 @@
-"""The store: one TableServiceClient, nine tables under one name prefix, one repository per table."""
+"""The store: one TableServiceClient, eleven tables under one name prefix, one repository per table
+(the GoTo request budgets share the lease table)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from .escrow import EscrowRepository
 from .job import JobRepository
 from .lease import LeaseRepository
 from .links import LinkRepository
+from .listing import ListingRepository
 from .logs import LogRepository
 from .memberships import MembershipRepository
 from .subscriptions import SubscriptionRepository
@@ -30,7 +32,19 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
 DEFAULT_PREFIX = "gotosync"
-TABLES = ("job", "lease", "assignments", "links", "escrow", "logs", "subscriptions", "cycles", "audit", "members")
+TABLES = (
+    "job",
+    "lease",
+    "assignments",
+    "links",
+    "escrow",
+    "logs",
+    "subscriptions",
+    "cycles",
+    "audit",
+    "members",
+    "listing",
+)
 # Table names: letters and digits, starting with a letter, 3 to 63 characters.
 _PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9]{0,51}")
 
@@ -97,6 +111,7 @@ class Store:
         self.cycles = CycleHistoryRepository(self._table("cycles"), self.endpoint)
         self.audit = AuditRepository(self._table("audit"), self.endpoint)
         self.memberships = MembershipRepository(self._table("members"), self.endpoint)
+        self.listing = ListingRepository(self._table("listing"), self.endpoint)  # continuing full cycles
 
     @classmethod
     def from_connection_string(cls, connection_string: str, prefix: str = DEFAULT_PREFIX, **client_kwargs: Any) -> Self:

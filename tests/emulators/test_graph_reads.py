@@ -117,6 +117,45 @@ def test_garbled_skiptoken_is_a_400_not_a_crash(graph_http: httpx.Client) -> Non
     assert_graph_error(graph_http.get("/users", params={"$skiptoken": "garbage"}), 400, "Directory_ExpiredPageToken")
 
 
+def test_a_skiptoken_never_expires_by_default(graph_emulator_factory: Callable[..., GraphEmulator]) -> None:
+    emulator = graph_emulator_factory(users=12, groups=0)
+    with graph_http_client(emulator) as http:
+        next_link = http.get("/users", params={"$top": "5"}).json()["@odata.nextLink"]
+        emulator.advance_clock(30 * 24 * 3600)
+        emulator.create_user(givenName="Late", surname="Comer")
+        assert len(http.get(next_link).json()["value"]) == 5
+
+
+def test_skiptoken_expiry_lifetime_refuses_a_token_older_than_its_lifetime(
+    graph_emulator_factory: Callable[..., GraphEmulator],
+) -> None:
+    emulator = graph_emulator_factory(users=12, groups=0, skiptoken_expiry="lifetime", skiptoken_lifetime_seconds=60)
+    with graph_http_client(emulator) as http:
+        next_link = http.get("/users", params={"$top": "5"}).json()["@odata.nextLink"]
+        emulator.advance_clock(59)
+        assert len(http.get(next_link).json()["value"]) == 5  # still young enough
+        emulator.advance_clock(2)
+        assert_graph_error(http.get(next_link), 400, "Directory_ExpiredPageToken")
+        fresh = http.get("/users", params={"$top": "5"}).json()["@odata.nextLink"]
+        assert len(http.get(fresh).json()["value"]) == 5  # a listing started again works
+
+
+def test_skiptoken_expiry_on_change_refuses_a_token_issued_before_a_change(
+    graph_emulator_factory: Callable[..., GraphEmulator],
+) -> None:
+    emulator = graph_emulator_factory(users=12, groups=0, skiptoken_expiry="on-change")
+    with graph_http_client(emulator) as http:
+        next_link = http.get("/users", params={"$top": "5"}).json()["@odata.nextLink"]
+        assert len(http.get(next_link).json()["value"]) == 5  # reads change nothing
+        emulator.update_user(next(iter(emulator.tenant.users)), department="Moved")
+        assert_graph_error(http.get(next_link), 400, "Directory_ExpiredPageToken")
+
+
+def test_an_unknown_skiptoken_expiry_variant_is_refused() -> None:
+    with pytest.raises(ValueError, match="skiptoken_expiry must be one of never, lifetime, on-change"):
+        GraphEmulator(skiptoken_expiry="sometimes")
+
+
 def test_get_user_by_id_and_by_upn(graph_emulator: GraphEmulator, graph_http: httpx.Client) -> None:
     user_id = graph_emulator.create_user(givenName="Ann", surname="Lee", department="Sales")
 

@@ -180,3 +180,28 @@ async def test_an_oversized_export_record_is_truncated_with_a_marker_not_refused
     assert set(kept) <= set(huge)
     assert all(v == huge[k] or "[truncated" in v for k, v in kept.items())
     assert "[truncated" in kept.get("photo", "[truncated")  # never stored whole
+
+
+async def test_the_compact_copy_answers_as_the_links_themselves(store: Store) -> None:
+    written = [
+        link(1),
+        link(2, owned=False),
+        link(3, active=False),
+        link(4, goto_id="", pending=True, exported={}),  # an intent: not live
+        link(5, seats_pending=["GoToWebinar"], licenses=[]),
+        link(6, exported={"userName": "", "displayName": "No name"}),
+        link(7, kind="group"),
+    ]
+    for item in written:
+        await store.links.put(item)
+    compact = await store.links.compact("user")
+    users = await store.links.all("user")
+    assert sorted(compact) == sorted(lk.entra_id for lk in users) and len(compact) == 6
+    assert {uid: compact[uid] for uid in compact} == {lk.entra_id: lk for lk in users}  # etags too
+    assert compact.get("nobody") is None
+    live = [lk for lk in users if lk.live]
+    assert compact.managed_count() == sum(1 for lk in live if lk.owned and lk.active) == 3
+    assert compact.live_goto_ids() == {lk.goto_id: lk.entra_id for lk in live}
+    names = {lk.exported["userName"].casefold(): lk.entra_id for lk in live if lk.exported.get("userName")}
+    assert compact.taken_names(set()) == names and len(names) == 4
+    assert compact.taken_names({link(1).entra_id}) == {k: v for k, v in names.items() if v != link(1).entra_id}
