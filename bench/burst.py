@@ -9,7 +9,8 @@ sends two notifications per user); Graph posts its notifications to the intake (
 stand-in), the intake queues them (Azurite), and the host's queue worker runs them.
 
 Reported: the time from the first change until every renamed user shows the new name in GoTo,
-the goal (1.1 x N / rate), Graph and GoTo requests (per change), GoTo 429s (as gotosync's
+the goal (1.1 x N / rate), when GoTo applied the first and the last PATCH and their pace between
+(GoTo's write journal), Graph and GoTo requests (per change), GoTo 429s (as gotosync's
 client counted them), Failure log entries and escrow entries of the burst, and the users the worker
 skipped because a newer read was already applied (coalesced).
 
@@ -22,6 +23,7 @@ import argparse
 import asyncio
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -68,9 +70,11 @@ async def measure(users: int, changes: int, updates: int, rate: float, give_up_s
         world.goto.counters.reset()
         stats = rt.scim.stats
         throttled_before, requests_before = stats.throttled, stats.requests
+        journal_seq = max((e["seq"] for e in world.goto.journal_entries()), default=0)
         started_at = utcnow()
         with telemetry.recording() as recorded:
             made, converged, settled = await _burst(world, host, chosen, upns, updates, give_up_s)
+        patches = patch_times(world, journal_seq, started_at)
         failures = await store.logs.query(status=Status.FAILURE, since=started_at)
         escrowed = await store.escrow.all()
         n = len(chosen)
@@ -83,6 +87,9 @@ async def measure(users: int, changes: int, updates: int, rate: float, give_up_s
             "changes made in s": round(made, 2),
             "consistent in GoTo after s": round(converged, 1),
             "queue drained after s": round(settled, 1),
+            "first PATCH after s": round(patches[0], 1),
+            "PATCHes/s first to last": round((len(patches) - 1) / (patches[-1] - patches[0]), 2),
+            "last PATCH after s": round(patches[-1], 1),
             "goal s (1.1 x changes / rate)": round(1.1 * n / rate, 1),
             "Graph requests": graph_requests,
             "Graph per change": round(graph_requests / n, 3),
@@ -97,6 +104,15 @@ async def measure(users: int, changes: int, updates: int, rate: float, give_up_s
             "escrowed": len(escrowed),
             "measured_at": utcnow().isoformat(timespec="seconds"),
         }
+
+
+def patch_times(world: LocalWorld, since: int, started_at: datetime) -> list[float]:
+    """Seconds from the first change to each PATCH GoTo applied (its write journal): where the
+    time goes before the first, between the first and the last, and after the last."""
+    entries = world.goto.journal_entries(since)
+    return sorted(
+        (datetime.fromisoformat(e["time"]) - started_at).total_seconds() for e in entries if e["method"] == "PATCH"
+    )
 
 
 async def _burst(

@@ -1,11 +1,12 @@
 """One bounded fan-out for every concurrent read or write over a collection: at most `limit`
 calls in flight, results in input order. Call sites size `limit` from settings
 (CYCLE_CONCURRENCY), never leave it unbounded. And `read_ahead`: a paged read one page ahead
-of its consumer."""
+of its consumer, and `started`: a read begun now, alongside the reads before it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TypeVar
 
@@ -51,3 +52,18 @@ async def read_ahead(pages: AsyncIterator[T]) -> AsyncIterator[T]:
         aclose = getattr(pages, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+@contextlib.asynccontextmanager
+async def started(read: Callable[[], Awaitable[R]]) -> AsyncIterator[asyncio.Future[R]]:
+    """`read()` begun now, for the block to await when it needs the answer (or not at all): a
+    read that depends on nothing the block reads first runs alongside it. Leaving the block
+    cancels it if it is still running; its error is the block's only where the block awaits it."""
+    task = asyncio.ensure_future(read())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.wait([task])  # a cancellation of this caller still reaches it
+        if not task.cancelled():
+            task.exception()  # an answer nobody awaited: its error is not this caller's

@@ -50,7 +50,7 @@ from shared.engine.reading import (
 from shared.engine.resume import ListingResume
 from shared.entra.reader import CursorFailed, DeltaExpired, EntraReader, GraphReadError
 from shared.errors import ErrorPolicy, GotosyncError
-from shared.fanout import read_ahead
+from shared.fanout import read_ahead, started
 from shared.goto.admin import GoToAdminClient
 from shared.goto.errors import AuthError, NotFound
 from shared.goto.scim import GoToScimClient
@@ -295,6 +295,7 @@ class SyncEngine:
         dry_run: bool = False,
         job: JobState | None = None,
         changed_before: Mapping[str, datetime] | None = None,
+        reads: contextlib.AbstractAsyncContextManager[Any] | None = None,
     ) -> CycleResult:
         """The pipeline for the named users now, each read afresh from Graph (a notification or
         an admin's request is only a ping). Does not take the cycle lease: a write whose Entra
@@ -304,11 +305,12 @@ class SyncEngine:
         A linked user's GoTo side is the one its link records (one write per change, no read),
         except on demand and in dry runs, which show an admin the user as GoTo has it.
         `changed_before` (the worker): user id -> the time by which its change was made; users
-        whose link carries a newer read are skipped (`CycleResult.coalesced`)."""
+        whose link carries a newer read are skipped (`CycleResult.coalesced`). `reads` (the
+        worker): entered for the reads only, not the writes (runs that take turns to read)."""
         ids = sorted(set(user_ids))
         run = _Run(self, str(uuid.uuid4()), CycleKind.TARGETED, dry_run, initiated_by, None, None, None)
         trust = not dry_run and initiated_by is not Initiator.ON_DEMAND
-        return await run.execute_targeted(ids, job, trust_links=trust, changed_before=changed_before)
+        return await run.execute_targeted(ids, job, trust_links=trust, changed_before=changed_before, reads=reads)
 
 
 class _Run:
@@ -423,10 +425,13 @@ class _Run:
         where the deletion guards count them all. The budget is checked between pages; a cycle
         handed on goes on with the listing where it stood (shared/engine/resume.py)."""
         reading = Reading(self.e)
-        ctx = await reading.full_context(self.state.delta_links if all(self.state.delta_links) else None)
-        self.state.delta_links = ctx.delta_links
-        self.state.total = len(ctx.wanted)
-        self.licenses = await self.e.license_map() if ctx.wanted else None
+        # The license list (Admin API: the account, then its licenses) depends on none of the
+        # reads before the first page, so it is read alongside them instead of after them.
+        async with started(self.e.license_map) as licensing:
+            ctx = await reading.full_context(self.state.delta_links if all(self.state.delta_links) else None)
+            self.state.delta_links = ctx.delta_links
+            self.state.total = len(ctx.wanted)
+            self.licenses = await licensing if ctx.wanted else None
         listing, names = await self._listing(ctx)
         deferred: list[tuple[Plan, Candidate]] = []
         records: list[Record] = []
@@ -518,12 +523,14 @@ class _Run:
         *,
         trust_links: bool = False,
         changed_before: Mapping[str, datetime] | None = None,
+        reads: contextlib.AbstractAsyncContextManager[Any] | None = None,
     ) -> CycleResult:
         job = job if job is not None else await self.e.store.job.get()
         self.job_assignments_hash = job.assignments_hash
         async with self._guarded():
             reading = Reading(self.e)
-            read = await reading.targeted(user_ids, job, trust_links=trust_links, changed_before=changed_before)
+            async with reads or contextlib.nullcontext():
+                read = await reading.targeted(user_ids, job, trust_links=trust_links, changed_before=changed_before)
             read.managed = job.managed_users
             records = await self._run(read, job)
             if self.staged and not self.dry_run:

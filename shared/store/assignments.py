@@ -3,6 +3,7 @@ cycle's assignment diff. Written as a diff against what is stored, in entity tra
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +50,10 @@ async def _assignments(rows: Any) -> Any:
         yield assignment_from_entity(entity)
 
 
-FEW_USERS = 15  # named users per targeted query; more: the whole snapshot in one paged read
+FEW_USERS = 15  # named users per targeted query
+# Targeted queries at once, at most: up to 60 users (a notification message names at most 50).
+# More users: the whole snapshot in one paged read.
+FEW_QUERIES = 4
 
 
 class AssignmentRepository(Repository):
@@ -107,23 +111,32 @@ class AssignmentRepository(Repository):
 
     @storage_call
     async def for_users(self, user_ids: list[str]) -> tuple[dict[str, Assignment], dict[str, Assignment]]:
-        """(the named users' own assignments, every group assignment) in one query for a few
-        users: what a targeted run needs, at a cost that does not grow with the tenant."""
-        if len(user_ids) > FEW_USERS:
+        """(the named users' own assignments, every group assignment): a query per FEW_USERS
+        named users (the first also returns the groups), at once, for up to FEW_QUERIES of them;
+        what a targeted run needs, at a cost that does not grow with the tenant. More users: the
+        whole snapshot in one paged read."""
+        if len(user_ids) > FEW_USERS * FEW_QUERIES:
             everything = await self.load()
             users = {u: a for u in user_ids if (a := everything.get(u)) is not None and a.principal_type == "User"}
             return users, {pid: a for pid, a in everything.items() if a.principal_type == "Group"}
-        wanted = " or ".join(f"RowKey eq @u{i}" for i in range(len(user_ids)))
-        # The SDK substitutes a parameter up to the next space: keep one after each.
-        query = "PartitionKey eq 'Group'" + (f" or ( PartitionKey eq 'User' and ( {wanted} ) )" if user_ids else "")
-        params = {f"u{i}": check_key(uid, "user id") for i, uid in enumerate(user_ids)}
-        found = [
-            a async for a in _assignments(self._table.query_entities(query, parameters=params, results_per_page=1000))
-        ]
+        chunks = [user_ids[i : i + FEW_USERS] for i in range(0, len(user_ids), FEW_USERS)] or [[]]
+        answers = await asyncio.gather(*(self._named(chunk, groups=i == 0) for i, chunk in enumerate(chunks)))
+        found = [a for answer in answers for a in answer]
         return (
             {a.principal_id: a for a in found if a.principal_type == "User"},
             {a.principal_id: a for a in found if a.principal_type == "Group"},
         )
+
+    async def _named(self, user_ids: list[str], *, groups: bool) -> list[Assignment]:
+        """The named users' rows (at most FEW_USERS), and every group's when `groups`."""
+        wanted = " or ".join(f"RowKey eq @u{i}" for i in range(len(user_ids)))
+        # The SDK substitutes a parameter up to the next space: keep one after each.
+        named = f"( PartitionKey eq 'User' and ( {wanted} ) )" if user_ids else ""
+        query = " or ".join(part for part in ("PartitionKey eq 'Group'" if groups else "", named) if part)
+        params = {f"u{i}": check_key(uid, "user id") for i, uid in enumerate(user_ids)}
+        return [
+            a async for a in _assignments(self._table.query_entities(query, parameters=params, results_per_page=1000))
+        ]
 
     @storage_call
     async def upsert(self, assignment: Assignment) -> None:

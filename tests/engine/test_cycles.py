@@ -359,3 +359,23 @@ async def test_full_cycle_tells_soft_from_hard_deleted_users_by_the_recycle_bin(
     assert result.by_action == {"Delete": 1, "Other": 3}
     deleted = world.goto.user_by_username(hard_upn)
     assert deleted is None or deleted["inOrg"] is False
+
+
+async def test_with_role_licenses_a_full_cycle_reads_the_license_list_while_goto_lists_its_users(
+    make_world: Callable[..., World],
+) -> None:
+    # GoTo keeps a record of what its rate limit let through (a limit far above the cycle's pace).
+    world = make_world(users=6, assign=4, goto={"rate_limit": 1000, "rate_burst": 1000})
+    world.settings = world.settings.with_overrides(role_licenses={"MeetingOrganizer": ("G2M",)})
+    # GoTo holds its user listing a moment: the license list is not waiting for it.
+    world.goto.faults.inject("latency", r"^/identity/v1/Users$", method="GET", count=1, latency_ms=1000)
+    result = await world.cycle()
+    assert result.by_action == {"Create": 4} and result.by_status == {"Success": 4}
+    g2m = world.goto.license_key("G2M")
+    for uid in world.assigned_user_ids():
+        user = goto_user(world, uid)
+        assert user is not None and world.goto.licenses_of(user["key"]) == [g2m]
+    listing, *creates = world.goto.passed["identity"]
+    account, licenses, *seats = world.goto.passed["admin"]
+    assert len(creates) == 4 and len(seats) == 4
+    assert account < licenses < listing  # both Admin API reads answered while GoTo held the listing

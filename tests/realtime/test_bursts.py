@@ -16,14 +16,15 @@ from shared.engine import reading
 from shared.model import Status, utcnow
 from shared.realtime.keeper import SubscriptionKeeper
 from shared.realtime.messages import ItemKind, QueueItem, QueueMessage
-from shared.realtime.worker import WorkerResult, handle_message
+from shared.realtime.worker import READS_AT_ONCE, WorkerResult, handle_message
 from shared.runtime import Runtime
-from tests.fixtures.world import ProvisionedWorld
+from tests.fixtures.world import ProvisionedWorld, World
 from tests.realtime.conftest import Live
 
 VISIBLE = {"active": "honour", "extension_attrs": "store"}
 DEPARTMENT = "department"
 GOTO_SCIM = "/identity/"
+USER_READ = r"^/v1\.0/users/[^/]+$"  # a user's own read in Graph (not its groups)
 
 
 @pytest.fixture
@@ -112,3 +113,42 @@ async def test_a_burst_of_renames_at_gotos_rate_ends_consistent_with_one_request
     store = await live.store()
     assert await store.logs.query(status=Status.FAILURE, since=started) == []
     assert await store.escrow.all() == []
+
+
+async def test_worker_runs_take_turns_to_read_so_the_first_write_while_the_others_read(
+    make_world: Callable[..., World],
+) -> None:
+    runs = READS_AT_ONCE + 1
+    world = make_world(users=runs + 1, assign=runs)
+    group = world.graph.create_group("Everyone")
+    world.graph.add_member(group, world.assigned_user_ids()[0])
+    world.graph.assign(group, "MeetingOrganizer")  # groups are assigned: a run reads each user's groups
+    await world.cycle()
+    ids = world.assigned_user_ids()
+    for uid in ids:
+        world.graph.update_user(uid, displayName=f"Renamed {uid[:8]}")
+    # Graph holds every read of a user a moment: long enough to tell runs that read together
+    # from runs that wait for a turn.
+    world.graph.faults.inject("latency", USER_READ, method="GET", latency_ms=1500)
+    world.graph.counters.reset()
+    groups_read_when_all_users_were: list[int] = []
+
+    def every_user_read(counters: Any) -> bool:
+        if counters.total("GET", path_regex=USER_READ) < runs:
+            return False
+        groups_read_when_all_users_were.append(counters.total("GET", path_regex=r"/memberOf"))
+        return True
+
+    async with world.runtime() as rt:
+        messages = [QueueMessage((QueueItem(ItemKind.USER, uid, "updated"),)) for uid in ids]
+        handled = [asyncio.create_task(handle(rt, message)) for message in messages]  # the host runs them at once
+        async with asyncio.timeout(60):
+            await world.graph.counters.wait_until(every_user_read)
+        results = await asyncio.gather(*handled)
+    # The last run read its user only once a run before it had read its user and that user's
+    # groups: READS_AT_ONCE runs read at a time, the next one when a turn is free.
+    assert groups_read_when_all_users_were[0] >= 1
+    assert all(r.by_action == {"Update": 1} for r in results)
+    for uid in ids:
+        user = world.goto.user_by_username(world.upn(uid))
+        assert user is not None and user["displayName"] == f"Renamed {uid[:8]}"

@@ -131,3 +131,15 @@ async def test_upsert_overwrites_and_delete_removes(store: Store) -> None:
     await store.assignments.delete(user(1).principal_id, "User")
     assert await store.assignments.load() == {}
     await store.assignments.delete(user(1).principal_id, "User")  # already gone: no error
+
+
+@pytest.mark.parametrize("named", [0, 3, 15, 16, 50, 60, 61])
+async def test_for_users_returns_the_named_users_own_rows_and_every_group(store: Store, named: int) -> None:
+    # One query for up to 15 named users, a query per 15 up to 60, the whole snapshot beyond:
+    # the same answer whichever way it is read.
+    stored = snapshot(*(user(n) for n in range(0, 200, 2)), *(group(n) for n in range(3)))
+    await store.assignments.replace(stored)
+    ids = [user(n).principal_id for n in range(named)]  # every other one holds no assignment
+    users, groups = await store.assignments.for_users(ids)
+    assert users == {user(n).principal_id: user(n) for n in range(0, named, 2)}
+    assert groups == snapshot(*(group(n) for n in range(3)))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.fanout import bounded, read_ahead
+from shared.fanout import bounded, read_ahead, started
 
 
 @settings(max_examples=50, deadline=None)
@@ -75,3 +75,45 @@ async def test_leaving_read_ahead_early_stops_the_read_in_flight_and_closes_the_
                 break
     assert "end" not in log and "read 4" not in log
     assert len([e for e in log if e.startswith("read")]) <= 3
+
+
+async def test_started_runs_a_read_alongside_the_block_and_hands_its_answer_when_awaited() -> None:
+    log: list[str] = []
+
+    async def licenses() -> str:
+        log.append("licenses asked")
+        await asyncio.sleep(0)
+        log.append("licenses answered")
+        return "G2M"
+
+    async with started(licenses) as answer:
+        log.append("block reads")
+        await asyncio.sleep(0)  # the block's own read yields to the loop
+        log.append("block read")
+        assert await answer == "G2M"
+    assert log == ["block reads", "licenses asked", "block read", "licenses answered"]
+
+
+async def test_started_cancels_an_unawaited_read_and_keeps_its_error_to_itself() -> None:
+    gate = asyncio.Event()
+    cancelled = []
+
+    async def never_needed() -> str:
+        try:
+            await gate.wait()
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+        return "unused"
+
+    async def failing() -> str:
+        raise ValueError("the Admin API is down")
+
+    async with started(never_needed):
+        await asyncio.sleep(0)
+    assert cancelled == [True]
+    async with started(failing):
+        await asyncio.sleep(0)  # it fails while the block runs; nobody awaits it: no error here
+    with pytest.raises(ValueError, match="Admin API is down"):
+        async with started(failing) as answer:
+            await answer
