@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from shared.engine.cycle import CycleInterrupted, CycleNotRun, CycleResult
-from shared.entra.reader import CursorFailed, IncompleteRead, ListingPosition
+from shared.entra.reader import CursorFailed, IncompleteRead, ListingPosition, UsersPage
 from shared.model import Initiator
 from shared.ops.control import allow_deletes
 from shared.ops.status import load_status
+from shared.runtime import Runtime
 from shared.store import ListedPage
 from tests.fixtures.world import ProvisionedWorld, World
 from tests.safety.conftest import deprovisions, journal_mark
@@ -27,6 +28,15 @@ def listing_requests(world: World) -> int:
     return world.graph.counters.total("GET", path_regex=USERS_LIST)
 
 
+async def first_page(rt: Runtime) -> UsersPage:
+    """The /users listing's first page (the listing is left there)."""
+    pages = rt.reader.iter_user_pages(SELECT)
+    try:
+        return await anext(pages)
+    finally:
+        await pages.aclose()
+
+
 # ---------------------------------------------------------------- the reader
 
 
@@ -35,9 +45,7 @@ async def test_the_reader_goes_on_from_a_saved_position_without_reading_earlier_
 ) -> None:
     world = make_world(users=12, assign=0, graph={"page_size_cap": 5})
     async with world.runtime() as rt:
-        first = rt.reader.iter_user_pages(SELECT)
-        page = await anext(first)
-        await first.aclose()
+        page = await first_page(rt)
         assert len(page.users) == 5 and page.after.listed == 5 and page.after.expected == 12
         assert page.after.next_link
         before = listing_requests(world)
@@ -54,9 +62,7 @@ async def test_a_listing_read_across_positions_is_still_checked_against_graphs_c
 ) -> None:
     world = make_world(users=12, assign=0, graph={"page_size_cap": 5})
     async with world.runtime() as rt:
-        first = rt.reader.iter_user_pages(SELECT)
-        page = await anext(first)
-        await first.aclose()
+        page = await first_page(rt)
         world.graph.faults.inject("drop-next-link", USERS_LIST, method="GET", count=1)  # page 2 ends the list
         with pytest.raises(IncompleteRead, match="returned 10 users where Graph counts 12"):
             _ = [p async for p in rt.reader.iter_user_pages(SELECT, page.after)]
@@ -76,9 +82,7 @@ async def test_a_saved_position_graph_refuses_is_a_cursor_failure(
         users=12, assign=0, graph={"page_size_cap": 5, "skiptoken_expiry": "lifetime", "skiptoken_lifetime_seconds": 60}
     )
     async with world.runtime() as rt:
-        first = rt.reader.iter_user_pages(SELECT)
-        page = await anext(first)
-        await first.aclose()
+        page = await first_page(rt)
         if fault is None:
             world.graph.advance_clock(61)  # the nextLink's skiptoken has expired
         else:

@@ -25,28 +25,24 @@ ROOT = Path(__file__).parents[2]
 GOTOSYNC = Path(sys.executable).parent / "gotosync"
 
 
-async def _wait_for(condition: Callable[[], bool], what: str, limit: float = 30.0) -> None:
-    """Polls another process's progress (it is not ours to await)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 async def _kill_cycle_after_creates(world: World, n: int) -> None:
-    """Runs `gotosync sync` in its own process and kills it (SIGKILL) once GoTo has created n users."""
+    """Runs `gotosync sync` in its own process and kills it (SIGKILL) once GoTo has created n
+    users, or when it has ended on its own. The wait is woken by each request GoTo's counters
+    see (the cycle's next POSTs follow its creates), not by polling."""
     env = {**os.environ, **world.env(cycle_lease_seconds=6)}
     proc = await asyncio.create_subprocess_exec(
         str(GOTOSYNC), "sync", env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    reached = asyncio.ensure_future(world.goto.counters.wait_until(lambda _: len(creates(world)) >= n))
+    ended = asyncio.ensure_future(proc.wait())
     try:
-        await _wait_for(lambda: len(creates(world)) >= n or proc.returncode is not None, f"{n} creates")
+        done, _ = await asyncio.wait({reached, ended}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        assert done, f"timed out waiting for {n} creates"
     finally:
+        reached.cancel()
         if proc.returncode is None:
             proc.send_signal(signal.SIGKILL)
-        await proc.wait()
+        await ended
 
 
 async def _lease_expired(world: World) -> None:
