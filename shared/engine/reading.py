@@ -23,7 +23,7 @@ from shared.engine.evidence import from_delta_removal, from_read
 from shared.engine.matching import GoToIndex, Owners, RemoteMatcher, match_in_index
 from shared.engine.plan import Match
 from shared.entra.reader import GraphReadError, GroupGone, ListingPosition, MembershipChange
-from shared.fanout import bounded
+from shared.fanout import bounded, started
 from shared.model import Assignment, EscrowEntry, JobState, Link, SourceUser, UserRead, UserState, utcnow
 from shared.store.links import CompactLinks
 
@@ -252,13 +252,17 @@ class Reading:
         reader = self.reader
         # Delta links first: changes made while we read are replayed by the next round.
         links_now = links_now or await reader.latest_delta_links(self.e.select)
-        assignments = await reader.assignments(await reader.app_roles())
-        roles_of, by_group = await self.roles_by_user(assignments)
-        stored = await self.store.links.compact("user")
-        escrow = {e.entra_id: e for e in await self.store.escrow.all() if e.kind == "user"}
-        index = GoToIndex(m.target for m in self.e.matching)
-        async for resource in self.e.scim.list_users(page_size=GOTO_PAGE):
-            index.add(resource)
+        # The links, the escrow and GoTo's listing depend on nothing Graph answers: each is read
+        # alongside the assignments (Graph, Table Storage and GoTo are three services; a resumed
+        # invocation waits for the slowest of them, not for their sum).
+        async with (
+            started(lambda: self.store.links.compact("user")) as stored_read,
+            started(self._user_escrow) as escrow_read,
+            started(self._goto_index) as index_read,
+        ):
+            assignments = await reader.assignments(await reader.app_roles())
+            roles_of, by_group = await self.roles_by_user(assignments)
+            stored, escrow, index = await stored_read, await escrow_read, await index_read
         return FullRead(
             delta_links=links_now,
             assignments=assignments,
@@ -271,6 +275,16 @@ class Reading:
             index=index,
             owners=Owners(stored.live_goto_ids()),
         )
+
+    async def _user_escrow(self) -> dict[str, EscrowEntry]:
+        return {e.entra_id: e for e in await self.store.escrow.all() if e.kind == "user"}
+
+    async def _goto_index(self) -> GoToIndex:
+        """One listing of GoTo users, indexed by the attributes matching looks up."""
+        index = GoToIndex(m.target for m in self.e.matching)
+        async for resource in self.e.scim.list_users(page_size=GOTO_PAGE):
+            index.add(resource)
+        return index
 
     async def full_pages(self, ctx: FullRead, resume: ListingPosition | None = None) -> AsyncIterator[FullPage]:
         """The wanted users of each page of the /users listing, as candidates, one page at a time
