@@ -160,7 +160,7 @@ param deletionConfirmationSeconds string = '600'
 param cycleLeaseSeconds string = '60'
 
 @description('CYCLE_TIME_BUDGET_SECONDS: how long one invocation works on a cycle before it hands the cycle on (below functionTimeout).')
-param cycleTimeBudgetSeconds string = '480'
+param cycleTimeBudgetSeconds string = '1500'
 
 @description('CONTINUATION_QUEUE: Storage queue on which a cycle that ran out of its time budget hands itself on.')
 param continuationQueue string = 'gotosync-continue'

@@ -546,9 +546,9 @@ class Settings:
     )
     cycle_time_budget_seconds: int = setting(
         "CYCLE_TIME_BUDGET_SECONDS",
-        "480",
+        "1500",
         "How long one invocation works on a cycle before it checkpoints and hands the cycle on (a continuation "
-        "message); keep it well below host.json's functionTimeout (10 minutes).",
+        "message); keep it well below host.json's functionTimeout (30 minutes).",
         Whole(1),
     )
     continuation_queue: str = setting(

@@ -172,3 +172,16 @@ def test_the_fallback_pace_divides_gotos_limit_by_the_most_instances_the_app_sca
     GOTO_INSTANCES: that is safe only if GOTO_INSTANCES is the Function App's maximum instance
     count, whatever the deployer sets it to."""
     assert main_settings()["GOTO_INSTANCES"] == "string(maximumInstanceCount)"
+
+
+def test_the_cycle_budget_leaves_an_invocation_time_to_hand_on_before_the_function_timeout():
+    """A cycle stops starting work at CYCLE_TIME_BUDGET_SECONDS, then finishes what is in flight,
+    commits and sends its continuation: the default budget must leave minutes of host.json's
+    functionTimeout for that. A timeout above 10 minutes stops the host on the Consumption plan:
+    the app is deployed on Flex Consumption (D81)."""
+    hours, minutes, seconds = json.loads((ROOT / "host.json").read_text())["functionTimeout"].split(":")
+    timeout = int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+    budget = int(SETTINGS["cycle_time_budget_seconds"].default)
+    assert timeout - budget >= 300
+    assert budget >= timeout / 2  # most of each invocation works on the cycle
+    assert "tier: 'FlexConsumption'" in FUNCTION_APP.read_text()
