@@ -9,9 +9,10 @@ message would start it in Azure), until the cycle ends.
 Reported: wall time, users/s, invocations, the peak RSS of a gotosync process, its CPU time and
 CPU per created user, Graph requests, GoTo requests per created user; and, for a run with
 GoTo's limit on, the projected time for 100,000 users at that rate; for each resumed invocation, the
-seconds from its start to its first create (what it reads again first) and the users done by then.
+seconds from its start to its first create (what it reads again first) and the users done by then,
+and its hand-over (from the last create before it), which `bench/projection.py` projects from.
 
-    python bench/scale.py --users 10000 [--rate-limit 0] [--budget 480]
+    python bench/scale.py --users 10000 [--rate-limit 0] [--budget 1500]
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import markdown_table
 from emulators.azurite import Azurite
 from emulators.goto.model import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PAT
+from shared.settings import SETTINGS
 from shared.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,6 +142,18 @@ def resumed_setup(times: list[datetime], starts: list[datetime]) -> str:
     return "; ".join(out) or "-"
 
 
+def handovers(times: list[datetime], starts: list[datetime]) -> str:
+    """For each resumed invocation: users done, and the seconds from the last create before it
+    to its own first create (the end of the invocation before, a new process, the reads
+    repeated), as `bench/projection.py --handover` takes them."""
+    out = []
+    for start in starts[1:]:
+        done = bisect.bisect_left(times, start)
+        if 0 < done < len(times):
+            out.append(f"{done}:{(times[done] - times[done - 1]).total_seconds():.1f}")
+    return ",".join(out) or "-"
+
+
 def projection(times: list[datetime], wall: float, rate_limit: float) -> dict[str, object]:
     """The elapsed time for 100,000 users at this rate: the run's fixed part (everything before
     the first create and after the last, from GoTo's write journal) plus 100,000 creates at the
@@ -228,6 +242,7 @@ def measure(users: int, rate_limit: float, budget: int, concurrency: int, plain_
         }
         times = create_times(goto)
         row["resumed invocations: set-up (users done)"] = resumed_setup(times, starts)
+        row["resumed invocations: hand-over (done:s)"] = handovers(times, starts)
         if rate_limit:
             row.update(projection(times, wall, rate_limit))
         return row
@@ -241,7 +256,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", default="10000", help="comma-separated tenant sizes")
     parser.add_argument("--rate-limit", type=float, default=0.0, help="GoTo requests/s per API (0: lifted)")
-    parser.add_argument("--budget", type=int, default=480, help="CYCLE_TIME_BUDGET_SECONDS per invocation")
+    parser.add_argument("--budget", type=int, default=int(SETTINGS["cycle_time_budget_seconds"].default),
+                        help="CYCLE_TIME_BUDGET_SECONDS per invocation")  # fmt: skip
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--plain-azurite", action="store_true", help="Azurite without the point-lookup preload")
     args = parser.parse_args()
