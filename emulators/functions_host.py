@@ -54,9 +54,11 @@ def app_functions(app: func.FunctionApp) -> dict[str, Any]:
     return _indexed[id(app)]
 
 
-# The queue extension receives messages invisible for 10 minutes (Azure WebJobs SDK; see
-# https://github.com/Azure/azure-webjobs-sdk/issues/1040): a message is redelivered while it runs
-# only if the host dies. host.json's `visibilityTimeout` is the delay before a failed one's retry.
+# The queue extension receives messages invisible for 10 minutes and renews that on a timer while
+# the function runs (docs/reference/azure-platform.md#queue-trigger-visibility): a message is redelivered while it runs
+# only if the host dies. This stand-in does not renew, so a function it runs for longer than 10
+# minutes would see its message again (a continuation: harmless, the lease is held; D55, D81).
+# host.json's `visibilityTimeout` is the delay before a failed one's retry.
 DEQUEUE_VISIBILITY_SECONDS = 600
 
 
