@@ -205,3 +205,17 @@ async def test_the_compact_copy_answers_as_the_links_themselves(store: Store) ->
     names = {lk.exported["userName"].casefold(): lk.entra_id for lk in live if lk.exported.get("userName")}
     assert compact.taken_names(set()) == names and len(names) == 4
     assert compact.taken_names({link(1).entra_id}) == {k: v for k, v in names.items() if v != link(1).entra_id}
+
+
+async def test_the_compact_copy_reads_a_row_missing_columns_with_the_links_defaults(store: Store) -> None:
+    """The copy's query names its columns; a row written without some (by hand, or before a
+    column existed) reads as Link's defaults, never as a null flag: an unowned link would stop
+    gotosync from ever changing that GoTo user."""
+    await store.links._table.upsert_entity({"PartitionKey": "user", "RowKey": "bare", "goto_id": "g-bare"})
+    compact = await store.links.compact("user")
+    bare = compact["bare"]
+    assert (bare.goto_id, bare.owned, bare.active, bare.pending) == ("g-bare", True, True, False)
+    assert bare.matched_by == "created"
+    assert (bare.exported, bare.licenses, bare.seats_pending, bare.applied_at) == ({}, [], None, None)
+    assert bare == await store.links.get("bare")
+    assert compact.managed_count() == 1 and compact.live_goto_ids() == {"g-bare": "bare"}
