@@ -8,10 +8,11 @@ end of that invocation, a new process, and the reads it repeats: the assignments
 GoTo's listing, which grow with the users already done). The hand-over is measured by
 `bench/scale.py` at a few points (users done, seconds) and interpolated linearly between them
 (extrapolated from the last two beyond them); the budget's clock starts with the invocation, so a
-longer hand-over leaves fewer creates to that invocation and the chain gets longer.
+longer hand-over leaves fewer creates to that invocation and the chain gets longer (the first
+invocation's own reads are counted in the fixed part, not taken from its budget).
 
     python bench/projection.py --handover 33165:13.3,61393:30.0,89146:51.5 \\
-        --pace 9.97 --fixed 7.3 [--budget 480] [--users 100000] [--queue-latency 2]
+        --pace 9.97 --fixed 7.3 [--budget 1500] [--users 100000] [--queue-latency 2]
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from shared.settings import SETTINGS
 
 
 def parse_points(text: str) -> list[tuple[float, float]]:
     """ "done:seconds,..." -> sorted (users done, seconds) points."""
     points = []
-    for part in text.split(","):
+    for part in filter(None, text.split(",")):
         done, _, seconds = part.partition(":")
         points.append((float(done.replace("_", "")), float(seconds)))
     if not points:
@@ -67,16 +73,16 @@ def main() -> int:
     parser.add_argument("--pace", type=float, required=True, help="creates/s between the first and the last create")
     parser.add_argument("--fixed", type=float, required=True, help="the first invocation's fixed part, s")
     parser.add_argument("--rate", type=float, default=10.0, help="GoTo's limit, req/s (N / rate is the goal's base)")
-    parser.add_argument("--budget", type=float, default=480.0, help="CYCLE_TIME_BUDGET_SECONDS")
+    parser.add_argument("--budget", type=float, default=float(SETTINGS["cycle_time_budget_seconds"].default),
+                        help="CYCLE_TIME_BUDGET_SECONDS")  # fmt: skip
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--queue-latency", type=float, default=2.0,
                         help="until the continuation message is picked up (host.json maxPollingInterval)")  # fmt: skip
     args = parser.parse_args()
     out = project(args.users, args.pace, args.fixed, args.budget, parse_points(args.handover), args.queue_latency)
-    ideal = args.users / args.rate
-    out["N / rate s"] = round(ideal)
-    out["elapsed h"] = f"{int(out['elapsed s']) / 3600:.2f}"  # type: ignore[call-overload]
-    out["over N / rate"] = f"{100 * (int(out['elapsed s']) / ideal - 1):.1f} %"  # type: ignore[call-overload]
+    elapsed, ideal = float(str(out["elapsed s"])), args.users / args.rate
+    out |= {"N / rate s": round(ideal), "elapsed h": f"{elapsed / 3600:.2f}"}
+    out["over N / rate"] = f"{100 * (elapsed / ideal - 1):.1f} %"
     print(json.dumps(out, indent=2))
     return 0
 
