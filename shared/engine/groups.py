@@ -27,6 +27,7 @@ from shared.engine.guard import DeletionGuard
 from shared.goto.errors import AuthError, GoToError
 from shared.goto.scim import GoToScimClient
 from shared.model import Assignment, Initiator, JobState, Link, ProvisioningLogEntry, Status, utcnow
+from shared.store.links import CompactLinks
 
 __all__ = [
     "GroupKind",
@@ -143,8 +144,11 @@ class _GroupRun:
         if members is None:
             members, _ = await assigned_members(e, assigned)
         group_links = {lk.entra_id: lk for lk in await e.store.links.all("group")}
-        user_links = await e.store.links.compact("user")  # every user link, held compactly
-        goto_groups = {str(g["id"]): g async for g in e.scim.list_groups() if g.get("id") is not None}
+        if assigned or group_links:
+            user_links = await e.store.links.compact("user")  # every user link, held compactly
+            goto_groups = {str(g["id"]): g async for g in e.scim.list_groups() if g.get("id") is not None}
+        else:  # no group assigned or linked: no plan to make, so every user link is not read again
+            user_links, goto_groups = CompactLinks("user"), {}
         escrowed = {x.entra_id for x in await e.store.escrow.all() if x.kind == "group"} if not self.dry_run else set()
         read_at = utcnow()
         plans = plan_groups(assigned, members, user_links, group_links, goto_groups, provision_groups=True)

@@ -83,3 +83,17 @@ async def test_a_quiet_cycle_lists_no_group_members_and_a_member_change_comes_fr
     assert member_keys(world, "Sales") == {goto_key(world, uid) for uid in users[:4]}
     async with world.store() as store:
         assert await store.memberships.get(gid) == set(users[:4])
+
+
+async def test_a_cycle_with_no_group_assigned_or_linked_reads_no_groups_side(make_world: Callable[..., World]) -> None:
+    """With no group to plan, the group pass does not list GoTo's groups (nor read every user
+    link again: at 100,000 users that read is most of a cycle's end); once a group is assigned it does."""
+    world = make_world(users=5, assign=5)
+    world.goto.counters.reset()
+    first = await world.cycle(settings=GROUPS_ON)
+    assert first.by_action == {"Create": 5}
+    assert world.goto.counters.total(path_regex=r"/Groups") == 0
+    assigned_group(world, "Sales", world.assigned_user_ids()[:2])
+    await world.cycle(full=True, settings=GROUPS_ON)
+    assert world.goto.counters.total("GET", path_regex=r"/Groups") >= 1
+    assert member_keys(world, "Sales") == {goto_key(world, uid) for uid in world.assigned_user_ids()[:2]}
