@@ -241,6 +241,10 @@ def measure(users: int, rate_limit: float, budget: int, concurrency: int, plain_
             "no-change full cycle GoTo requests": total(counters(goto)),
         }
         times = create_times(goto)
+        if times:
+            ended_at = starts[0].timestamp() + wall
+            row["before the first create s"] = round((times[0] - starts[0]).total_seconds(), 1)
+            row["after the last create s"] = round(ended_at - times[-1].timestamp(), 1)
         row["resumed invocations: set-up (users done)"] = resumed_setup(times, starts)
         row["resumed invocations: hand-over (done:s)"] = handovers(times, starts)
         if rate_limit:
