@@ -147,7 +147,7 @@ class _GroupRun:
         if assigned or group_links:
             user_links = await e.store.links.compact("user")  # every user link, held compactly
             goto_groups = {str(g["id"]): g async for g in e.scim.list_groups() if g.get("id") is not None}
-        else:  # no group assigned or linked: no plan to make, so every user link is not read again
+        else:  # no group assigned or linked: nothing to plan, so neither is read (D83)
             user_links, goto_groups = CompactLinks("user"), {}
         escrowed = {x.entra_id for x in await e.store.escrow.all() if x.kind == "group"} if not self.dry_run else set()
         read_at = utcnow()
