@@ -177,6 +177,27 @@ def projection(times: list[datetime], wall: float, rate_limit: float) -> dict[st
 POINT_LOOKUP = ROOT / "bench" / "azurite_point_lookup.cjs"
 
 
+def world_env(
+    azurite: Azurite, graph: Served, goto: Served, state: dict[str, Any], rate_limit: float
+) -> dict[str, str]:
+    """The app settings that point gotosync at this world (GoTo's limit 0: lifted)."""
+    return {
+        "GOTOSYNC_STORAGE": azurite.connection_string,
+        "ENTRA_TENANT_ID": state["tenantId"],
+        "ENTRA_SERVICE_PRINCIPAL_ID": state["servicePrincipal"]["id"],
+        "GRAPH_BASE_URL": graph.url,
+        "GRAPH_STATIC_TOKEN": "bench",
+        "GOTO_SCIM_URL": f"{goto.url}/identity/v1",
+        "GOTO_ADMIN_URL": f"{goto.url}/admin/rest/v1",
+        "GOTO_TOKEN_URL": f"{goto.url}/oauth/token",
+        "GOTO_CLIENT_ID": DEFAULT_CLIENT_ID,
+        "GOTO_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+        "GOTO_PAT": DEFAULT_PAT,
+        "GOTO_RATE_LIMIT": str(rate_limit or 10_000),
+        "GOTO_VERIFIED_DOMAINS": "contoso.com",
+    }
+
+
 def measure(users: int, rate_limit: float, budget: int, concurrency: int, plain_azurite: bool) -> dict[str, object]:
     # Azurite finds an entity by scanning its partition (see azurite_point_lookup.cjs): without
     # the preload, a tenant of 50,000 measures Azurite, not gotosync.
@@ -191,23 +212,11 @@ def measure(users: int, rate_limit: float, budget: int, concurrency: int, plain_
         prefix = "s" + uuid.uuid4().hex[:10]
         env = {
             **os.environ,
-            "GOTOSYNC_STORAGE": azurite.connection_string,
+            **world_env(azurite, graph, goto, state, rate_limit),
             "GOTOSYNC_TABLE_PREFIX": prefix,
-            "ENTRA_TENANT_ID": state["tenantId"],
-            "ENTRA_SERVICE_PRINCIPAL_ID": state["servicePrincipal"]["id"],
-            "GRAPH_BASE_URL": graph.url,
-            "GRAPH_STATIC_TOKEN": "bench",
-            "GOTO_SCIM_URL": f"{goto.url}/identity/v1",
-            "GOTO_ADMIN_URL": f"{goto.url}/admin/rest/v1",
-            "GOTO_TOKEN_URL": f"{goto.url}/oauth/token",
-            "GOTO_CLIENT_ID": DEFAULT_CLIENT_ID,
-            "GOTO_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
-            "GOTO_PAT": DEFAULT_PAT,
-            "GOTO_RATE_LIMIT": str(rate_limit or 10_000),
             "GOTO_MAX_CONCURRENCY": str(concurrency),
             "CYCLE_CONCURRENCY": str(concurrency),
             "CYCLE_TIME_BUDGET_SECONDS": str(budget),
-            "GOTO_VERIFIED_DOMAINS": "contoso.com",
         }
         t0 = time.perf_counter()
         invocations = []

@@ -28,9 +28,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import markdown_table
-from bench.scale import POINT_LOOKUP, Served, assign_everyone
+from bench.scale import POINT_LOOKUP, Served, assign_everyone, world_env
 from emulators.azurite import Azurite
-from emulators.goto.model import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PAT
 from shared.engine.reading import Reading
 from shared.model import Link
 from shared.runtime import open_runtime
@@ -118,24 +117,8 @@ def measure(users: int, repeat: int) -> dict[str, str]:
         assign_everyone(graph, "MeetingOrganizer")
         everyone = graph_users(graph)
         goto_ids = seed_goto(goto, everyone)
-        settings = Settings.from_env(
-            {
-                "GOTOSYNC_STORAGE": azurite.connection_string,
-                "GOTOSYNC_TABLE_PREFIX": "r" + uuid.uuid4().hex[:10],
-                "ENTRA_TENANT_ID": state["tenantId"],
-                "ENTRA_SERVICE_PRINCIPAL_ID": state["servicePrincipal"]["id"],
-                "GRAPH_BASE_URL": graph.url,
-                "GRAPH_STATIC_TOKEN": "bench",
-                "GOTO_SCIM_URL": f"{goto.url}/identity/v1",
-                "GOTO_ADMIN_URL": f"{goto.url}/admin/rest/v1",
-                "GOTO_TOKEN_URL": f"{goto.url}/oauth/token",
-                "GOTO_CLIENT_ID": DEFAULT_CLIENT_ID,
-                "GOTO_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
-                "GOTO_PAT": DEFAULT_PAT,
-                "GOTO_RATE_LIMIT": "10000",
-                "GOTO_VERIFIED_DOMAINS": "contoso.com",
-            }
-        )
+        prefix = "r" + uuid.uuid4().hex[:10]
+        settings = Settings.from_env({**world_env(azurite, graph, goto, state, 0), "GOTOSYNC_TABLE_PREFIX": prefix})
         return asyncio.run(measure_reads(settings, everyone, goto_ids, repeat))
     finally:
         goto.stop()
